@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "ring.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <utility>
+
+#include "prep.hpp"
+#include "sys.hpp"
+
+namespace luring::uring {
+
+namespace {
+
+// Known flags whose rings this core cannot drive: 128-byte SQEs, 32-byte CQEs, rings in
+// user memory, and rings reachable only through a registered index.
+constexpr std::uint32_t kUnimplementedSetupFlags =
+    setup::sqe128 | setup::cqe32 | setup::no_mmap | setup::registered_fd_only | setup::cqe_mixed;
+
+constexpr std::uint32_t kKnownSetupFlags = kSupportedSetupFlags | kUnimplementedSetupFlags;
+
+// The kernel's sigset_t is 64 bits (_NSIG / 8), not glibc's 128-byte sigset_t.
+constexpr std::uint32_t kKernelSigsetSize = 8;
+
+}  // namespace
+
+Ring::Ring(Ring&& other) noexcept { *this = std::move(other); }
+
+Ring& Ring::operator=(Ring&& other) noexcept {
+    if (this != &other) {
+        close();
+        fd_ = std::move(other.fd_);
+        sq_ring_ = std::move(other.sq_ring_);
+        cq_ring_ = std::move(other.cq_ring_);
+        sqes_ = std::move(other.sqes_);
+        sq_ = std::exchange(other.sq_, SubmissionQueue{});
+        cq_ = std::exchange(other.cq_, CompletionQueue{});
+        params_ = std::exchange(other.params_, Params{});
+        timeout_seq_ = std::exchange(other.timeout_seq_, 0);
+    }
+    return *this;
+}
+
+int Ring::init(std::uint32_t entries, Params& p) noexcept {
+    if (is_open()) return -EBUSY;
+    if ((p.flags & ~kKnownSetupFlags) != 0) return -EINVAL;
+    if ((p.flags & kUnimplementedSetupFlags) != 0) return -EOPNOTSUPP;
+
+    Params answer = p;
+    int fd = sys::io_uring_setup(entries, &answer);
+    if (fd < 0) return fd;
+
+    // Build into a temporary: on any failure its destructor unmaps and closes.
+    Ring ring;
+    ring.fd_.reset(fd);
+    ring.params_ = answer;
+    int ret = ring.map_rings(answer);
+    if (ret < 0) return ret;
+
+    *this = std::move(ring);
+    p = answer;
+    return 0;
+}
+
+// Sizes come from the offsets the kernel returned, never from what we asked for
+// (man io_uring_setup.2; liburing setup.c io_uring_mmap).
+int Ring::map_rings(const Params& p) noexcept {
+    const bool index_array = (p.flags & setup::no_sqarray) == 0;
+    const SqringOffsets& so = p.sq_off;
+    // Without the index array, sq_off.array is 0 and "array + entries * 4" means nothing
+    // (liburing #1448); map at least up to the last SQ field we touch.
+    std::size_t sq_size = std::max({so.head, so.tail, so.ring_mask, so.ring_entries, so.flags,
+                                    so.dropped}) + sizeof(std::uint32_t);
+    if (index_array) {
+        sq_size = std::max<std::size_t>(sq_size, so.array + p.sq_entries * sizeof(std::uint32_t));
+    }
+    std::size_t cq_size = p.cq_off.cqes + p.cq_entries * sizeof(Cqe);
+
+    const bool single = (p.features & feat::single_mmap) != 0;
+    if (single) {
+        // One mapping serves both rings (5.4+).
+        int ret = sq_ring_.map(fd_.get(), std::max(sq_size, cq_size), kOffSqRing);
+        if (ret < 0) return ret;
+    } else {
+        int ret = sq_ring_.map(fd_.get(), sq_size, kOffSqRing);
+        if (ret < 0) return ret;
+        ret = cq_ring_.map(fd_.get(), cq_size, kOffCqRing);
+        if (ret < 0) return ret;
+    }
+    int ret = sqes_.map(fd_.get(), p.sq_entries * sizeof(Sqe), kOffSqes);
+    if (ret < 0) return ret;
+
+    sq_.attach(sq_ring_.data(), p.sq_off, sqes_.at<Sqe>(0), index_array);
+    cq_.attach(single ? sq_ring_.data() : cq_ring_.data(), p.cq_off);
+    return 0;
+}
+
+void Ring::close() noexcept {
+    sq_ = SubmissionQueue{};
+    cq_ = CompletionQueue{};
+    // Mappings before the fd (tokio lib.rs Drop; Zig deinit).
+    sqes_.reset();
+    cq_ring_.reset();
+    sq_ring_.reset();
+    fd_.reset();
+    params_ = Params{};
+    timeout_seq_ = 0;
+}
+
+// The one place that decides whether io_uring_enter is needed and with which flags
+// (liburing queue.c __io_uring_submit, sq_ring_needs_enter, cq_ring_needs_flush).
+int Ring::enter(std::uint32_t wait_nr, std::uint32_t extra_flags, const void* arg,
+                std::size_t argsz) noexcept {
+    if (!is_open()) return -EBADF;
+    const std::uint32_t to_submit = sq_.flush();
+    std::uint32_t flags = extra_flags;
+    // Waiting needs GETEVENTS; so does a CQ overflow backlog or pending task work, which
+    // only an enter moves into the CQ; IOPOLL rings reap only inside enter.
+    if (wait_nr > 0 || (sq_.flags() & (sq_flag::cq_overflow | sq_flag::taskrun)) != 0 ||
+        (params_.flags & setup::iopoll) != 0) {
+        flags |= enter::getevents;
+    }
+    if ((params_.flags & setup::sqpoll) != 0) {
+        // Full fence between flush()'s tail store and the NEED_WAKEUP load (kernel
+        // io_uring.c header comment; liburing queue.c:31; tokio squeue.rs need_wakeup).
+        atomics::fence_seq_cst();
+        if ((sq_.flags() & sq_flag::need_wakeup) != 0) flags |= enter::sq_wakeup;
+        // The poller is awake and will see the tail: no syscall needed.
+        if ((flags & (enter::getevents | enter::sq_wakeup)) == 0) return static_cast<int>(to_submit);
+    } else if (to_submit == 0 && (flags & enter::getevents) == 0) {
+        return 0;
+    }
+    int ret = sys::io_uring_enter(fd_.get(), to_submit, wait_nr, flags, arg, argsz);
+    // Under SQPOLL the kernel does not count: report what we published.
+    if (ret >= 0 && (params_.flags & setup::sqpoll) != 0) return static_cast<int>(to_submit);
+    return ret;
+}
+
+int Ring::submit_and_wait(std::uint32_t wait_nr) noexcept { return enter(wait_nr, 0, nullptr, 0); }
+
+int Ring::wait_cqes(std::uint32_t wait_nr, const KernelTimespec& timeout) noexcept {
+    if (!is_open()) return -EBADF;
+    if ((params_.features & feat::ext_arg) == 0) return wait_cqes_fallback(wait_nr, timeout);
+    GeteventsArg arg{};
+    arg.sigmask = 0;
+    arg.sigmask_sz = kKernelSigsetSize;
+    arg.ts = reinterpret_cast<std::uintptr_t>(&timeout);
+    return enter(wait_nr, enter::ext_arg | enter::getevents, &arg, sizeof(arg));
+}
+
+// Before 5.11 there is no timeout argument to enter: queue a pure timer SQE tagged with
+// a reserved user_data and wait one CQE at a time until enough real CQEs are ready or
+// the timer's CQE shows up (liburing queue.c io_uring_wait_cqes_old does the same).
+// copy_cqes drops the reserved CQEs, including those of timers that fire later.
+int Ring::wait_cqes_fallback(std::uint32_t wait_nr, const KernelTimespec& timeout) noexcept {
+    Sqe* sqe = get_sqe();
+    if (sqe == nullptr) {
+        int ret = submit();
+        if (ret < 0) return ret;
+        sqe = get_sqe();
+        if (sqe == nullptr) return -EBUSY;
+    }
+    const std::uint64_t tag = kReservedUserData | (++timeout_seq_ & 0xffff'ffff'ffffULL);
+    // The kernel copies the timespec while preparing the SQE, inside this enter.
+    prep_timeout(*sqe, &timeout, 0, 0);
+    sqe->user_data = tag;
+    int submitted = submit();
+    if (submitted < 0) return submitted;
+    submitted -= 1;  // our timer
+    for (;;) {
+        const std::uint32_t ready = cq_.ready();
+        std::uint32_t real = 0;
+        bool fired = false;
+        for (std::uint32_t i = 0; i < ready; ++i) {
+            std::uint64_t ud = cq_.peek(i).user_data;
+            if (ud < kReservedUserData) ++real;
+            fired = fired || ud == tag;
+        }
+        if (real >= wait_nr) return submitted;
+        if (fired) return submitted > 0 ? submitted : -ETIME;
+        int ret = sys::io_uring_enter(fd_.get(), 0, ready + 1, enter::getevents, nullptr, 0);
+        if (ret < 0) return ret;
+    }
+}
+
+std::uint32_t Ring::copy_cqes(Cqe* out, std::uint32_t max) noexcept {
+    if (!is_open()) return 0;
+    for (;;) {
+        std::uint32_t n = cq_.copy(out, max);
+        if (timeout_seq_ == 0) return n;  // the wait fallback never ran: nothing to drop
+        std::uint32_t kept = 0;
+        for (std::uint32_t i = 0; i < n; ++i) {
+            if (out[i].user_data < kReservedUserData) out[kept++] = out[i];
+        }
+        if (kept != 0 || n == 0) return kept;
+    }
+}
+
+bool Ring::cq_needs_enter() const noexcept {
+    if (!is_open()) return false;
+    if ((params_.flags & (setup::defer_taskrun | setup::iopoll)) != 0) return true;
+    return (sq_.flags() & (sq_flag::cq_overflow | sq_flag::taskrun)) != 0;
+}
+
+int Ring::get_events() noexcept {
+    if (!is_open()) return -EBADF;
+    return sys::io_uring_enter(fd_.get(), 0, 0, enter::getevents, nullptr, 0);
+}
+
+int Ring::enable() noexcept {
+    if (!is_open()) return -EBADF;
+    return sys::io_uring_register(fd_.get(), reg::enable_rings, nullptr, 0);
+}
+
+}  // namespace luring::uring

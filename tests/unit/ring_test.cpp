@@ -1,0 +1,447 @@
+// SPDX-License-Identifier: Apache-2.0
+// The ring against the real kernel: setup, teardown, submit, reap, overflow, waits.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <set>
+#include <vector>
+
+#include "helpers.hpp"
+#include "prep.hpp"
+#include "sys.hpp"
+
+using namespace luring::uring;
+using luring::test::fd_count;
+using luring::test::make_ring;
+using luring::test::map_count;
+
+namespace {
+
+void queue_nop(Ring& ring, std::uint64_t user_data) {
+    Sqe* sqe = ring.get_sqe();
+    REQUIRE(sqe != nullptr);
+    prep_nop(*sqe);
+    sqe->user_data = user_data;
+}
+
+// Resets the fault seam when a test ends, whatever happens.
+struct FaultGuard {
+    ~FaultGuard() { sys::faults() = sys::Faults{}; }
+};
+
+}  // namespace
+
+TEST_CASE("setup: sizes come back from the kernel and the queues start empty") {
+    Params p{};
+    Ring ring;
+    REQUIRE(ring.init(3, p) == 0);  // rounded up to a power of two
+    CHECK(p.sq_entries == 4);
+    CHECK(p.cq_entries == 8);
+    CHECK(ring.sq_entries() == 4);
+    CHECK(ring.cq_entries() == 8);
+    CHECK(ring.sq_space_left() == 4);
+    CHECK(ring.sq_ready() == 0);
+    CHECK(ring.cq_ready() == 0);
+    CHECK((p.features & feat::single_mmap) != 0);
+    CHECK(ring.init(4, p) == -EBUSY);
+}
+
+TEST_CASE("setup: bad input gives -errno, never a crash, and leaves nothing open") {
+    int fds = fd_count();
+    Params p{};
+    Ring ring;
+    CHECK(ring.init(0, p) == -EINVAL);
+    CHECK(ring.init(0xffff'ffffU, p) == -EINVAL);
+    CHECK(ring.init(65536, p) == -EINVAL);  // above the kernel's 32768 without CLAMP
+    p.flags = 1U << 31;
+    CHECK(ring.init(4, p) == -EINVAL);  // unknown flag
+    p.flags = setup::sqe128;
+    CHECK(ring.init(4, p) == -EOPNOTSUPP);  // known, but this core has 64-byte SQEs only
+    p = Params{};
+    p.resv[0] = 1;
+    CHECK(ring.init(4, p) == -EINVAL);  // the kernel insists on zeroed reserved words
+    p = Params{};
+    p.flags = setup::cqsize;
+    p.cq_entries = 0;
+    CHECK(ring.init(4, p) == -EINVAL);
+    CHECK_FALSE(ring.is_open());
+    CHECK(fd_count() == fds);
+    // Every call on a closed ring is refused cleanly.
+    CHECK(ring.get_sqe() == nullptr);
+    CHECK(ring.submit() == -EBADF);
+    CHECK(ring.submit_and_wait(1) == -EBADF);
+    CHECK(ring.get_events() == -EBADF);
+    Cqe cqe{};
+    CHECK(ring.copy_cqes(&cqe, 1) == 0);
+}
+
+TEST_CASE("setup: CQSIZE and CLAMP") {
+    Params p{};
+    p.flags = setup::cqsize;
+    p.cq_entries = 100;
+    Ring ring;
+    REQUIRE(ring.init(4, p) == 0);
+    CHECK(p.cq_entries == 128);
+    ring.close();
+    p = Params{};
+    p.flags = setup::clamp;
+    REQUIRE(ring.init(1U << 20, p) == 0);
+    CHECK(p.sq_entries == 32768);
+}
+
+TEST_CASE("teardown: 1000 create/destroy cycles leak no fd and no mapping") {
+    { Ring warm = make_ring(8); }
+    int fds = fd_count();
+    int maps = map_count();
+    for (int i = 0; i < 1000; ++i) {
+        Ring ring = make_ring(8);
+        queue_nop(ring, 1);
+        REQUIRE(ring.submit() == 1);
+        if (i % 2 == 0) ring.close();  // explicit close, then the destructor: both fine
+    }
+    CHECK(fd_count() == fds);
+    CHECK(map_count() == maps);
+}
+
+TEST_CASE("teardown: close is idempotent and never closes a reused fd number") {
+    Ring ring = make_ring(4);
+    int old_fd = ring.fd();
+    ring.close();
+    int reused = ::dup(0);  // likely gets old_fd
+    ring.close();
+    CHECK(::fcntl(reused, F_GETFD) >= 0);
+    if (reused == old_fd) MESSAGE("fd number was reused and survived the second close");
+    ::close(reused);
+}
+
+TEST_CASE("move: the moved-from ring is closed, the target works") {
+    Ring a = make_ring(4);
+    Ring b(std::move(a));
+    CHECK_FALSE(a.is_open());
+    CHECK(a.get_sqe() == nullptr);
+    queue_nop(b, 9);
+    Cqe cqe = luring::test::submit_and_reap_one(b);
+    CHECK(cqe.user_data == 9);
+    Ring c;
+    c = std::move(b);
+    queue_nop(c, 10);
+    CHECK(luring::test::submit_and_reap_one(c).user_data == 10);
+}
+
+TEST_CASE("nop: round trip with user_data, res and flags intact") {
+    Ring ring = make_ring(4);
+    Sqe* sqe = ring.get_sqe();
+    REQUIRE(sqe != nullptr);
+    prep_nop(*sqe);
+    sqe->user_data = 0xaaaa'bbbb'cccc'ddddULL;
+    CHECK(ring.sq_ready() == 1);
+    CHECK(ring.cq_ready() == 0);
+    CHECK(ring.submit() == 1);
+    CHECK(ring.sq_ready() == 0);
+    CHECK(ring.submit_and_wait(1) == 0);
+    CHECK(ring.cq_ready() == 1);
+    Cqe cqe{};
+    CHECK(ring.copy_cqes(&cqe, 1) == 1);
+    CHECK(cqe.user_data == 0xaaaa'bbbb'cccc'ddddULL);
+    CHECK(cqe.res == 0);
+    CHECK(cqe.flags == 0);
+    CHECK(ring.cq_ready() == 0);
+}
+
+TEST_CASE("sq full: exactly `entries` SQEs, then nullptr; capacity returns after submit") {
+    Ring ring = make_ring(4);
+    for (int i = 0; i < 4; ++i) queue_nop(ring, i);
+    CHECK(ring.get_sqe() == nullptr);
+    CHECK(ring.sq_space_left() == 0);
+    CHECK(ring.submit() == 4);
+    CHECK(ring.sq_space_left() == 4);
+    CHECK(ring.get_sqe() != nullptr);
+}
+
+TEST_CASE("batch: a full SQ submitted in one call, completions copied in one batch") {
+    Ring ring = make_ring(32);
+    for (std::uint64_t i = 0; i < 32; ++i) queue_nop(ring, i);
+    CHECK(ring.submit_and_wait(32) == 32);
+    std::vector<Cqe> cqes(64);
+    CHECK(ring.copy_cqes(cqes.data(), 64) == 32);
+    std::set<std::uint64_t> seen;
+    for (int i = 0; i < 32; ++i) seen.insert(cqes[i].user_data);
+    CHECK(seen.size() == 32);
+}
+
+TEST_CASE("wrap: 300000 nops through an 8-entry ring, each seen exactly once") {
+    Ring ring = make_ring(8);
+    const std::uint64_t total = 300000;
+    std::uint64_t queued = 0;
+    std::uint64_t expect = 0;
+    Cqe cqes[16];
+    while (expect < total) {
+        while (queued < total) {
+            Sqe* sqe = ring.get_sqe();
+            if (sqe == nullptr) break;
+            prep_nop(*sqe);
+            sqe->user_data = queued++;
+        }
+        REQUIRE(ring.submit_and_wait(1) >= 0);
+        std::uint32_t n = ring.copy_cqes(cqes, 16);
+        for (std::uint32_t i = 0; i < n; ++i) {
+            // NOPs complete inline and in order.
+            REQUIRE(cqes[i].user_data == expect);
+            ++expect;
+        }
+    }
+    CHECK(ring.cq_ready() == 0);
+}
+
+TEST_CASE("cq overflow: 4x the CQ queued without reaping, every completion exactly once") {
+    Ring ring = make_ring(8);  // CQ of 16
+    const std::uint32_t total = 4 * ring.cq_entries();
+    for (std::uint32_t i = 0; i < total; ++i) {
+        Sqe* sqe = ring.get_sqe();
+        if (sqe == nullptr) {
+            int ret = ring.submit();
+            // Older kernels push back with -EBUSY while the backlog is full.
+            REQUIRE((ret >= 0 || ret == -EBUSY));
+            sqe = ring.get_sqe();
+        }
+        REQUIRE(sqe != nullptr);
+        prep_nop(*sqe);
+        sqe->user_data = i;
+    }
+    REQUIRE(ring.submit() >= 0);
+    CHECK(ring.cq_ready() == ring.cq_entries());
+    CHECK((ring.sq_flags() & sq_flag::cq_overflow) != 0);
+    CHECK(ring.cq_needs_enter());
+
+    std::vector<int> seen(total, 0);
+    std::uint32_t reaped = 0;
+    Cqe cqes[8];
+    for (int guard = 0; reaped < total && guard < 1000; ++guard) {
+        std::uint32_t n = ring.copy_cqes(cqes, 8);
+        for (std::uint32_t i = 0; i < n; ++i) {
+            REQUIRE(cqes[i].user_data < total);
+            ++seen[cqes[i].user_data];
+        }
+        reaped += n;
+        if (n == 0 && ring.cq_needs_enter()) REQUIRE(ring.get_events() >= 0);
+    }
+    CHECK(reaped == total);
+    for (std::uint32_t i = 0; i < total; ++i) CHECK(seen[i] == 1);
+    CHECK(ring.cq_dropped() == 0);
+    CHECK_FALSE(ring.cq_needs_enter());
+}
+
+TEST_CASE("partial submit: a bad SQE stops the batch, the rest stay queued") {
+    // liburing test/sq-space_left.c test_sync: 8 nops, a bad opcode, 8 nops.
+    Ring ring = make_ring(32);
+    for (int i = 0; i < 8; ++i) queue_nop(ring, i);
+    Sqe* bad = ring.get_sqe();
+    REQUIRE(bad != nullptr);
+    bad->opcode = 0xfe;
+    bad->user_data = 100;
+    for (int i = 0; i < 8; ++i) queue_nop(ring, 200 + i);
+    CHECK(ring.submit() == 9);
+    CHECK(ring.sq_ready() == 8);
+    CHECK(ring.submit() == 8);
+    CHECK(ring.sq_ready() == 0);
+    Cqe cqes[32];
+    REQUIRE(ring.submit_and_wait(17) >= 0);
+    CHECK(ring.copy_cqes(cqes, 32) == 17);
+    bool bad_seen = false;
+    for (auto& c : cqes) {
+        if (c.user_data == 100) {
+            bad_seen = true;
+            CHECK(c.res == -EINVAL);
+        }
+    }
+    CHECK(bad_seen);
+}
+
+TEST_CASE("enter failure: -EAGAIN leaves the SQEs queued; the next submit sends them") {
+    FaultGuard guard;
+    Ring ring = make_ring(4);
+    queue_nop(ring, 1);
+    queue_nop(ring, 2);
+    sys::faults().enter_error = -EAGAIN;
+    CHECK(ring.submit() == -EAGAIN);
+    CHECK(ring.sq_ready() == 2);
+    CHECK(ring.submit_and_wait(2) == 2);
+    Cqe cqes[2];
+    CHECK(ring.copy_cqes(cqes, 2) == 2);
+    CHECK(cqes[0].user_data == 1);
+    CHECK(cqes[1].user_data == 2);
+}
+
+TEST_CASE("no syscall when there is nothing to submit or reap") {
+    Ring ring = make_ring(4);
+    std::uint64_t before = sys::enter_count();
+    CHECK(ring.submit() == 0);
+    CHECK(sys::enter_count() == before);
+}
+
+TEST_CASE("mapping: split SQ/CQ mappings when SINGLE_MMAP is absent") {
+    FaultGuard guard;
+    sys::faults().hide_features = feat::single_mmap;
+    int maps = map_count();
+    {
+        Ring ring = make_ring(4);
+        CHECK((ring.features() & feat::single_mmap) == 0);
+        CHECK(map_count() >= maps + 3);  // SQ ring, CQ ring, SQEs
+        for (std::uint64_t round = 0; round < 4; ++round) {
+            for (std::uint64_t i = 0; i < 4; ++i) queue_nop(ring, round * 4 + i);
+            REQUIRE(ring.submit_and_wait(4) == 4);
+            Cqe cqes[4];
+            REQUIRE(ring.copy_cqes(cqes, 4) == 4);
+            for (std::uint64_t i = 0; i < 4; ++i) CHECK(cqes[i].user_data == round * 4 + i);
+        }
+    }
+    CHECK(map_count() == maps);
+}
+
+TEST_CASE("mapping: NO_SQARRAY rings submit every SQE (6.6+)") {
+    Params p{};
+    p.flags = setup::no_sqarray;
+    Ring ring;
+    int ret = ring.init(4, p);
+    if (ret == -EINVAL) {
+        MESSAGE("skipped: kernel lacks IORING_SETUP_NO_SQARRAY");
+        return;
+    }
+    REQUIRE(ret == 0);
+    CHECK(p.sq_off.array == 0);
+    for (std::uint64_t round = 0; round < 4; ++round) {
+        for (std::uint64_t i = 0; i < 4; ++i) queue_nop(ring, 100 + round * 4 + i);
+        REQUIRE(ring.submit_and_wait(4) == 4);
+        Cqe cqes[4];
+        REQUIRE(ring.copy_cqes(cqes, 4) == 4);
+        for (std::uint64_t i = 0; i < 4; ++i) CHECK(cqes[i].user_data == 100 + round * 4 + i);
+    }
+}
+
+TEST_CASE("wait: a timeout returns -ETIME after about the time asked") {
+    Ring ring = make_ring(4);
+    KernelTimespec ts{0, 50'000'000};  // 50 ms
+    auto start = std::chrono::steady_clock::now();
+    CHECK(ring.wait_cqes(1, ts) == -ETIME);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - start).count();
+    CHECK(ms >= 45);
+    CHECK(ms < 2000);
+    // And a satisfied wait returns at once with the submitted count.
+    queue_nop(ring, 5);
+    CHECK(ring.wait_cqes(1, KernelTimespec{5, 0}) == 1);
+    Cqe cqe{};
+    CHECK(ring.copy_cqes(&cqe, 1) == 1);
+    CHECK(cqe.user_data == 5);
+}
+
+TEST_CASE("wait: without EXT_ARG (before 5.11) a timer SQE bounds the wait") {
+    FaultGuard guard;
+    sys::faults().hide_features = feat::ext_arg;
+    Ring ring = make_ring(4);
+    auto start = std::chrono::steady_clock::now();
+    CHECK(ring.wait_cqes(1, KernelTimespec{0, 50'000'000}) == -ETIME);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - start).count();
+    CHECK(ms >= 45);
+    CHECK(ms < 2000);
+    // The timer's own CQE is never handed out.
+    Cqe cqe{};
+    CHECK(ring.copy_cqes(&cqe, 1) == 0);
+    queue_nop(ring, 6);
+    CHECK(ring.wait_cqes(1, KernelTimespec{5, 0}) == 1);
+    REQUIRE(ring.copy_cqes(&cqe, 1) == 1);
+    CHECK(cqe.user_data == 6);
+}
+
+namespace {
+void on_alarm(int) {}
+}  // namespace
+
+TEST_CASE("wait: a signal interrupts a wait with -EINTR; the request stays in flight") {
+    struct sigaction sa{};
+    sa.sa_handler = on_alarm;  // no SA_RESTART, like lua.c's SIGINT handler
+    struct sigaction old{};
+    REQUIRE(sigaction(SIGALRM, &sa, &old) == 0);
+    int pipefd[2];
+    REQUIRE(::pipe(pipefd) == 0);
+    Ring ring = make_ring(4);
+    char buf[8];
+    Sqe* sqe = ring.get_sqe();
+    REQUIRE(sqe != nullptr);
+    prep_read(*sqe, pipefd[0], buf, sizeof(buf), 0);
+    sqe->user_data = 77;
+    REQUIRE(ring.submit() == 1);
+
+    itimerval timer{};
+    timer.it_value.tv_usec = 50'000;
+    REQUIRE(setitimer(ITIMER_REAL, &timer, nullptr) == 0);
+    CHECK(ring.submit_and_wait(1) == -EINTR);
+    CHECK(ring.cq_ready() == 0);
+
+    REQUIRE(::write(pipefd[1], "hi", 2) == 2);
+    Cqe cqe = luring::test::submit_and_reap_one(ring);
+    CHECK(cqe.user_data == 77);
+    CHECK(cqe.res == 2);
+    ::close(pipefd[0]);
+    ::close(pipefd[1]);
+    sigaction(SIGALRM, &old, nullptr);
+}
+
+TEST_CASE("sqpoll: nop round trip with the poller thread (skipped if not permitted)") {
+    Params p{};
+    p.flags = setup::sqpoll;
+    p.sq_thread_idle = 10;  // ms, so the poller falls asleep between rounds
+    Ring ring;
+    int ret = ring.init(8, p);
+    if (ret == -EPERM || ret == -EINVAL) {
+        MESSAGE("skipped: SQPOLL not permitted here");
+        return;
+    }
+    REQUIRE(ret == 0);
+    for (std::uint64_t round = 0; round < 20; ++round) {
+        if (round % 5 == 0) ::usleep(30'000);  // let the poller sleep: NEED_WAKEUP path
+        queue_nop(ring, round);
+        CHECK(ring.submit() == 1);
+        KernelTimespec ts{2, 0};
+        REQUIRE(ring.wait_cqes(1, ts) >= 0);
+        Cqe cqe{};
+        REQUIRE(ring.copy_cqes(&cqe, 1) == 1);
+        CHECK(cqe.user_data == round);
+    }
+}
+
+TEST_CASE("defer_taskrun: completions appear only after an enter with GETEVENTS") {
+    Params p{};
+    p.flags = setup::single_issuer | setup::defer_taskrun;
+    Ring ring;
+    int ret = ring.init(4, p);
+    if (ret == -EINVAL) {
+        MESSAGE("skipped: kernel lacks DEFER_TASKRUN (6.1)");
+        return;
+    }
+    REQUIRE(ret == 0);
+    CHECK(ring.cq_needs_enter());
+    int pipefd[2];
+    REQUIRE(::pipe(pipefd) == 0);
+    char buf[4];
+    Sqe* sqe = ring.get_sqe();
+    REQUIRE(sqe != nullptr);
+    prep_read(*sqe, pipefd[0], buf, sizeof(buf), 0);
+    sqe->user_data = 3;
+    REQUIRE(ring.submit() == 1);
+    REQUIRE(::write(pipefd[1], "abc", 3) == 3);
+    ::usleep(10'000);
+    CHECK(ring.cq_ready() == 0);  // the work waits for us
+    REQUIRE(ring.get_events() >= 0);
+    CHECK(ring.cq_ready() == 1);
+    Cqe cqe{};
+    REQUIRE(ring.copy_cqes(&cqe, 1) == 1);
+    CHECK(cqe.res == 3);
+    ::close(pipefd[0]);
+    ::close(pipefd[1]);
+}
