@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: Apache-2.0
+// Completion dispatch: do_cqes and cqe_seen.
+//
+// Each completion is taken out of the ring (head advanced) and its request ended before
+// its callback runs, so a completion is handled exactly once whatever the callback does:
+// raise, forget cqe_seen, call cqe_seen twice, submit, call do_cqes, close the ring.
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cstddef>
+#include <cstring>
+
+#include "module.hpp"
+
+namespace luring::lua {
+
+namespace {
+
+// Stack layout inside dispatch().
+constexpr int kRingIdx = 1;
+constexpr int kHandlerIdx = 2;
+constexpr int kRefsIdx = 3;
+constexpr int kCaughtIdx = 4;  // true once a callback has raised
+constexpr int kErrorIdx = 5;   // the first error value
+
+// Light userdata tokens stand for CQEs in callbacks: a tag, the ring's serial and a
+// sequence number. Nothing points anywhere, so a kept token can never dangle.
+constexpr std::uint64_t kTokenTag = 0x4cULL << 56;
+
+std::uint64_t make_token(LuaRing* r) {
+    r->cqe_seq = r->cqe_seq == 0xffff'ffffU ? 1 : r->cqe_seq + 1;
+    return kTokenTag | std::uint64_t{r->serial & 0xff'ffffU} << 32 | r->cqe_seq;
+}
+
+// Message handler: string errors get a traceback; other values stay as they are, so a
+// callback's error({code = 1}) reaches the caller of do_cqes unchanged.
+int add_traceback(lua_State* L) {
+    if (lua_type(L, 1) == LUA_TSTRING) luaL_traceback(L, L, lua_tostring(L, 1), 1);
+    return 1;
+}
+
+// What accept's callback gets as its third argument: { family, address, port } for
+// IP peers, { family = "unix", path } for AF_UNIX.
+void push_peer(lua_State* L, const AcceptAddr& a) {
+    lua_createtable(L, 0, 3);
+    const auto family = a.addr.ss_family;
+    char text[INET6_ADDRSTRLEN] = "";
+    if (family == AF_INET) {
+        const auto* in = reinterpret_cast<const sockaddr_in*>(&a.addr);
+        inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text));
+        lua_pushliteral(L, "inet");
+        lua_setfield(L, -2, "family");
+        lua_pushstring(L, text);
+        lua_setfield(L, -2, "address");
+        lua_pushinteger(L, ntohs(in->sin_port));
+        lua_setfield(L, -2, "port");
+    } else if (family == AF_INET6) {
+        const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&a.addr);
+        inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof(text));
+        lua_pushliteral(L, "inet6");
+        lua_setfield(L, -2, "family");
+        lua_pushstring(L, text);
+        lua_setfield(L, -2, "address");
+        lua_pushinteger(L, ntohs(in6->sin6_port));
+        lua_setfield(L, -2, "port");
+    } else if (family == AF_UNIX) {
+        const auto* un = reinterpret_cast<const sockaddr_un*>(&a.addr);
+        std::size_t off = offsetof(sockaddr_un, sun_path);
+        std::size_t n = a.len > off ? a.len - off : 0;
+        if (n > sizeof(un->sun_path)) n = sizeof(un->sun_path);
+        // Unnamed peers have no path; abstract ones start with a NUL (kept as is).
+        if (n > 0 && un->sun_path[0] != '\0') n = strnlen(un->sun_path, n);
+        lua_pushliteral(L, "unix");
+        lua_setfield(L, -2, "family");
+        lua_pushlstring(L, un->sun_path, n);
+        lua_setfield(L, -2, "path");
+    } else {
+        lua_pushinteger(L, family);
+        lua_setfield(L, -2, "family");
+    }
+}
+
+// Handles one completion; returns 1 if it belonged to a request of ours.
+int handle(lua_State* L, LuaRing* r, const uring::Cqe& cqe) {
+    std::uint32_t i = r->requests.find(cqe.user_data);
+    if (i == Requests::kNone) return 0;  // stray, stale or internal: nobody to call
+    Slot& slot = r->requests[i];
+    const Kind kind = slot.kind;
+    const lua_Integer cb_key = 2 * static_cast<lua_Integer>(i) + 1;
+
+    // Take the callback and unpin the string, then end the request: from here on the
+    // completion is consumed, whatever happens below.
+    lua_rawgeti(L, kRefsIdx, cb_key);
+    lua_pushnil(L);
+    lua_rawseti(L, kRefsIdx, cb_key);
+    lua_pushnil(L);
+    lua_rawseti(L, kRefsIdx, cb_key + 1);
+    r->requests.finish(i);  // the slot's buffer stays readable until the next acquire
+
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        r->requests.trim(i);
+        return 1;
+    }
+    const std::uint64_t token = make_token(r);
+    lua_pushlightuserdata(L, reinterpret_cast<void*>(static_cast<std::uintptr_t>(token)));
+    lua_pushinteger(L, cqe.res);
+    int nargs = 2;
+    if (kind == Kind::read || kind == Kind::recv) {
+        // Exactly res bytes: never the uninitialised rest of the buffer.
+        std::uint32_t n = cqe.res > 0 ? static_cast<std::uint32_t>(cqe.res) : 0;
+        if (n > slot.buf_cap) n = slot.buf_cap;
+        lua_pushlstring(L, slot.buf, n);
+        nargs = 3;
+    } else if (kind == Kind::accept) {
+        if (cqe.res >= 0) {
+            push_peer(L, *reinterpret_cast<const AcceptAddr*>(slot.buf));
+        } else {
+            lua_pushnil(L);
+        }
+        nargs = 3;
+    }
+    r->requests.trim(i);
+
+    const std::uint64_t outer = r->current_cqe;
+    r->current_cqe = token;
+    int status = lua_pcall(L, nargs, 0, kHandlerIdx);
+    r->current_cqe = outer;
+    if (status != LUA_OK) {
+        if (lua_toboolean(L, kCaughtIdx) == 0) {
+            lua_pushboolean(L, 1);
+            lua_replace(L, kCaughtIdx);
+            lua_replace(L, kErrorIdx);
+        } else {
+            lua_pop(L, 1);  // only the first error is raised again
+        }
+    }
+    return 1;
+}
+
+// Runs under lua_pcall from do_cqes, so even a memory error leaves the ring consistent.
+// Returns handled, caught, error.
+int dispatch(lua_State* L) {
+    auto* r = static_cast<LuaRing*>(lua_touserdata(L, kRingIdx));
+    lua_settop(L, kRingIdx);
+    lua_pushcfunction(L, add_traceback);
+    lua_getiuservalue(L, kRingIdx, kRefsUservalue);
+    lua_pushboolean(L, 0);
+    lua_pushnil(L);
+    luaL_checkstack(L, 8, "do_cqes");
+
+    lua_Integer handled = 0;
+    // A round handles what is ready when it starts (the CQ tail snapshot), so a callback
+    // that keeps completing new work inline cannot keep do_cqes running forever. Another
+    // round follows only while the kernel holds an overflow backlog.
+    for (int round = 0; round < 1024; ++round) {
+        if (r->ring.cq_needs_enter()) r->ring.get_events();
+        std::uint32_t budget = r->pending_count + r->ring.cq_ready();
+        while (budget > 0 && !r->closing) {
+            if (r->pending_count == 0) {
+                if (lua_toboolean(L, kCaughtIdx) != 0) break;  // stop after the failing batch
+                std::uint32_t want = budget < kBatch ? budget : kBatch;
+                r->pending_count = r->ring.copy_cqes(r->pending, want);
+                r->pending_head = 0;
+                if (r->pending_count == 0) break;
+            }
+            const uring::Cqe cqe = r->pending[r->pending_head];
+            ++r->pending_head;
+            --r->pending_count;
+            --budget;
+            handled += handle(L, r, cqe);
+        }
+        if (r->closing || lua_toboolean(L, kCaughtIdx) != 0) break;
+        if ((r->ring.sq_flags() & uring::sq_flag::cq_overflow) == 0) break;
+    }
+    lua_pushinteger(L, handled);
+    lua_pushvalue(L, kCaughtIdx);
+    lua_pushvalue(L, kErrorIdx);
+    return 3;
+}
+
+}  // namespace
+
+// luring.do_cqes(ring) -> number of completions handled. Never blocks.
+int do_cqes(lua_State* L) {
+    LuaRing* r = check_ring(L, 1);
+    lua_settop(L, 1);
+    lua_pushcfunction(L, dispatch);
+    lua_pushvalue(L, 1);
+    ++r->dispatch_depth;
+    int status = lua_pcall(L, 1, 3, 0);
+    --r->dispatch_depth;
+    // A callback closed the ring: finish that now that no loop is walking it.
+    if (r->dispatch_depth == 0 && r->closing) close_ring(L, r, 1);
+    if (status != LUA_OK) return lua_error(L);
+    if (lua_toboolean(L, -2) != 0) {
+        lua_pushvalue(L, -1);
+        return lua_error(L);  // the first callback error, as raised
+    }
+    lua_pop(L, 2);
+    return 1;
+}
+
+// luring.cqe_seen(ring, cqe): kept for luring 0.1 scripts. The completion was already
+// consumed before its callback ran; this only checks that `cqe` is the one whose
+// callback is running, so calling it once, twice or never changes nothing.
+int cqe_seen(lua_State* L) {
+    LuaRing* r = check_ring(L, 1);
+    if (lua_type(L, 2) != LUA_TLIGHTUSERDATA) return luaL_typeerror(L, 2, "cqe");
+    auto token = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(lua_touserdata(L, 2)));
+    if ((token & (0xffULL << 56)) != kTokenTag) return luaL_argerror(L, 2, "not a cqe");
+    if (((token >> 32) & 0xff'ffffU) != (r->serial & 0xff'ffffU)) {
+        return luaL_argerror(L, 2, "cqe belongs to another ring");
+    }
+    if (token != r->current_cqe) {
+        return luaL_argerror(L, 2, "stale cqe (its callback has already returned)");
+    }
+    return 0;
+}
+
+}  // namespace luring::lua

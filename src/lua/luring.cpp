@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: Apache-2.0
+// luaopen_luring: the module table, the Ring metatable, constants, and the two
+// synchronous helpers of luring 0.1 (open_file, strerror).
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "module.hpp"
+
+namespace luring::lua {
+
+namespace {
+
+// luring.open_file(path [, mode]) -> fd | -errno. Modes as luring 0.1's README says:
+//   w  read/write, create          w+ the same, truncated
+//   a  write only, create, append   a+ the same, truncated
+//   r  read only
+// Permissions rw-rw-r-- before umask; always close-on-exec; fd 0 is a valid answer.
+int open_file(lua_State* L) {
+    std::size_t len = 0;
+    const char* path = luaL_checklstring(L, 1, &len);
+    luaL_argcheck(L, std::strlen(path) == len, 1, "path contains a NUL byte");
+    const char* mode = luaL_optstring(L, 2, "w");
+    int flags = 0;
+    if (std::strcmp(mode, "w") == 0) {
+        flags = O_RDWR | O_CREAT;
+    } else if (std::strcmp(mode, "w+") == 0) {
+        flags = O_RDWR | O_CREAT | O_TRUNC;
+    } else if (std::strcmp(mode, "a") == 0) {
+        flags = O_WRONLY | O_CREAT | O_APPEND;
+    } else if (std::strcmp(mode, "a+") == 0) {
+        flags = O_WRONLY | O_CREAT | O_APPEND | O_TRUNC;
+    } else if (std::strcmp(mode, "r") == 0) {
+        flags = O_RDONLY;
+    } else {
+        return luaL_argerror(L, 2, "mode must be one of 'w', 'w+', 'a', 'a+', 'r'");
+    }
+    int fd = ::open(path, flags | O_CLOEXEC, 0664);
+    lua_pushinteger(L, fd >= 0 ? fd : -errno);
+    return 1;
+}
+
+// luring.strerror(errno) -> message. Either sign works, so strerror(res) is fine.
+int strerror_(lua_State* L) {
+    lua_Integer n = luaL_checkinteger(L, 1);
+    if (n < 0) n = -n;
+    if (n > INT32_MAX) n = INT32_MAX;
+    lua_pushstring(L, std::strerror(static_cast<int>(n)));
+    return 1;
+}
+
+void on_fork_child() { ++g_fork_generation; }
+
+struct Constant {
+    const char* name;
+    lua_Integer value;
+};
+
+void set_constants(lua_State* L, const char* table, const Constant* list) {
+    lua_newtable(L);
+    for (const Constant* c = list; c->name != nullptr; ++c) {
+        lua_pushinteger(L, c->value);
+        lua_setfield(L, -2, c->name);
+    }
+    lua_setfield(L, -2, table);
+}
+
+const Constant kSetupFlags[] = {
+    {"IOPOLL", uring::setup::iopoll},
+    {"SQPOLL", uring::setup::sqpoll},
+    {"SQ_AFF", uring::setup::sq_aff},
+    {"CQSIZE", uring::setup::cqsize},
+    {"CLAMP", uring::setup::clamp},
+    {"ATTACH_WQ", uring::setup::attach_wq},
+    {"R_DISABLED", uring::setup::r_disabled},
+    {"SUBMIT_ALL", uring::setup::submit_all},
+    {"COOP_TASKRUN", uring::setup::coop_taskrun},
+    {"TASKRUN_FLAG", uring::setup::taskrun_flag},
+    {"SINGLE_ISSUER", uring::setup::single_issuer},
+    {"DEFER_TASKRUN", uring::setup::defer_taskrun},
+    {"NO_SQARRAY", uring::setup::no_sqarray},
+    {nullptr, 0},
+};
+
+#define LURING_ERRNO(e) {#e, e}
+const Constant kErrno[] = {
+    LURING_ERRNO(EPERM),     LURING_ERRNO(ENOENT),      LURING_ERRNO(EINTR),
+    LURING_ERRNO(EIO),       LURING_ERRNO(EBADF),       LURING_ERRNO(EAGAIN),
+    LURING_ERRNO(ENOMEM),    LURING_ERRNO(EACCES),      LURING_ERRNO(EFAULT),
+    LURING_ERRNO(EBUSY),     LURING_ERRNO(EEXIST),      LURING_ERRNO(EINVAL),
+    LURING_ERRNO(ENFILE),    LURING_ERRNO(EMFILE),      LURING_ERRNO(ENOSPC),
+    LURING_ERRNO(EPIPE),     LURING_ERRNO(ENOSYS),      LURING_ERRNO(ETIME),
+    LURING_ERRNO(ECANCELED), LURING_ERRNO(EOPNOTSUPP),  LURING_ERRNO(ECONNREFUSED),
+    LURING_ERRNO(ECONNRESET), LURING_ERRNO(ENOTCONN),   LURING_ERRNO(ETIMEDOUT),
+    LURING_ERRNO(EALREADY),  LURING_ERRNO(EADDRINUSE),  LURING_ERRNO(ENOBUFS),
+    LURING_ERRNO(ENOTSOCK),  LURING_ERRNO(EISDIR),      LURING_ERRNO(EBADR),
+    {nullptr, 0},
+};
+#undef LURING_ERRNO
+
+const Constant kMsgFlags[] = {
+    {"DONTWAIT", MSG_DONTWAIT}, {"NOSIGNAL", MSG_NOSIGNAL}, {"PEEK", MSG_PEEK},
+    {"WAITALL", MSG_WAITALL},   {"MORE", MSG_MORE},         {"TRUNC", MSG_TRUNC},
+    {nullptr, 0},
+};
+
+const Constant kSockFlags[] = {
+    {"NONBLOCK", SOCK_NONBLOCK},
+    {"CLOEXEC", SOCK_CLOEXEC},
+    {nullptr, 0},
+};
+
+// Functions that take the Ring metatable as upvalue 1 (see check_ring).
+const luaL_Reg kRingFunctions[] = {
+    {"queue_init", queue_init},
+    {"queue_exit", queue_exit},
+    {"submit", submit},
+    {"submit_and_wait", submit_and_wait},
+    {"do_cqes", do_cqes},
+    {"cqe_seen", cqe_seen},
+    {"write", op_write},
+    {"read", op_read},
+    {"recv", op_recv},
+    {"send", op_send},
+    {"accept", op_accept},
+    {nullptr, nullptr},
+};
+
+// ring:method(...) names; `close` is queue_exit.
+const luaL_Reg kMethods[] = {
+    {"close", queue_exit},
+    {"queue_exit", queue_exit},
+    {"submit", submit},
+    {"submit_and_wait", submit_and_wait},
+    {"do_cqes", do_cqes},
+    {"cqe_seen", cqe_seen},
+    {"write", op_write},
+    {"read", op_read},
+    {"recv", op_recv},
+    {"send", op_send},
+    {"accept", op_accept},
+    {nullptr, nullptr},
+};
+
+const luaL_Reg kMeta[] = {
+    {"__gc", ring_gc},
+    {"__close", ring_gc},
+    {"__tostring", ring_tostring},
+    {nullptr, nullptr},
+};
+
+}  // namespace
+
+}  // namespace luring::lua
+
+extern "C" __attribute__((visibility("default"))) int luaopen_luring(lua_State* L) {
+    using namespace luring::lua;
+    static bool atfork_registered = false;
+    if (!atfork_registered) {
+        pthread_atfork(nullptr, nullptr, on_fork_child);
+        atfork_registered = true;
+    }
+    luaL_checkversion(L);
+
+    // The metatable; __index is the method table.
+    luaL_newmetatable(L, kRingMeta);
+    luaL_setfuncs(L, kMeta, 0);
+    lua_newtable(L);
+    lua_pushvalue(L, -2);
+    luaL_setfuncs(L, kMethods, 1);
+    lua_setfield(L, -2, "__index");
+    lua_pushliteral(L, "luring.Ring is not accessible");
+    lua_setfield(L, -2, "__metatable");
+    const int meta = lua_gettop(L);
+
+    lua_newtable(L);
+    lua_pushvalue(L, meta);
+    luaL_setfuncs(L, kRingFunctions, 1);
+    lua_pushcfunction(L, open_file);
+    lua_setfield(L, -2, "open_file");
+    lua_pushcfunction(L, strerror_);
+    lua_setfield(L, -2, "strerror");
+    set_constants(L, "setup", kSetupFlags);
+    set_constants(L, "errno", kErrno);
+    set_constants(L, "msg", kMsgFlags);
+    set_constants(L, "sock", kSockFlags);
+    lua_pushliteral(L, "0.2.0");
+    lua_setfield(L, -2, "_VERSION");
+    return 1;
+}

@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: Apache-2.0
+// What the parts of the luring Lua module share: the Ring userdata and argument checks.
+#pragma once
+
+#include <lua.hpp>
+#include <sys/socket.h>
+
+#include <cstdint>
+
+#include "requests.hpp"
+#include "ring.hpp"
+
+namespace luring::lua {
+
+inline constexpr const char* kRingMeta = "luring.Ring";
+
+// CQEs copied out of the ring per refill; handled from LuaRing::pending.
+inline constexpr std::uint32_t kBatch = 64;
+
+// The kernel's largest single transfer (MAX_RW_COUNT: INT_MAX rounded down to a page).
+inline constexpr lua_Integer kMaxTransfer = 0x7fff'f000;
+
+// The ring userdata's one user value: the refs table. refs[2*slot+1] holds the slot's
+// callback, refs[2*slot+2] the string the kernel reads from (pinned until completion).
+inline constexpr int kRefsUservalue = 1;
+
+// Internal requests (teardown's cancel) carry this user_data, which no slot matches.
+inline constexpr std::uint64_t kInternalUserData = 0xffff'ffffULL;
+
+// The buffer of an accept request: the peer address and its in/out length.
+struct AcceptAddr {
+    sockaddr_storage addr;
+    std::uint32_t len;
+};
+
+struct LuaRing {
+    uring::Ring ring;
+    Requests requests;
+    // CQEs already taken from the kernel but not yet handled. Kept here, not on the C
+    // stack, so none is lost if a Lua error unwinds do_cqes mid-batch.
+    uring::Cqe pending[kBatch];
+    std::uint32_t pending_head = 0;
+    std::uint32_t pending_count = 0;
+    std::uint64_t current_cqe = 0;  // token of the CQE whose callback is running
+    std::uint32_t cqe_seq = 0;
+    std::uint32_t serial = 0;  // tells rings apart in cqe tokens
+    unsigned fork_generation = 0;
+    int dispatch_depth = 0;  // nesting of do_cqes on this ring
+    bool closing = false;    // queue_exit was called (teardown may wait for do_cqes)
+    bool closed = true;      // everything released
+};
+
+// Bumped in the child after fork(): a ring from an earlier generation is the parent's.
+extern unsigned g_fork_generation;
+
+// The ring at `arg`, checked against the metatable in upvalue 1 (one metatable lookup),
+// open, and owned by this process; otherwise raises "bad argument #arg to 'fn' (...)".
+LuaRing* check_ring(lua_State* L, int arg);
+
+// Releases the ring at stack index `idx`: cancels and reaps what is in flight (no
+// callbacks run), drops callbacks and pinned strings, unmaps, closes. Idempotent.
+// Inside do_cqes it only marks the ring closing; the outermost do_cqes finishes it.
+void close_ring(lua_State* L, LuaRing* r, int idx);
+
+// Argument checks that raise "bad argument" errors naming the function.
+int check_fd(lua_State* L, int arg);
+std::uint64_t check_offset(lua_State* L, int arg);
+int check_flags(lua_State* L, int arg);
+std::uint32_t check_size(lua_State* L, int arg);
+bool check_callback(lua_State* L, int arg);
+
+// The module's entry points, each registered with the Ring metatable as upvalue 1.
+int queue_init(lua_State* L);
+int queue_exit(lua_State* L);
+int submit(lua_State* L);
+int submit_and_wait(lua_State* L);
+int do_cqes(lua_State* L);
+int cqe_seen(lua_State* L);
+int op_write(lua_State* L);
+int op_read(lua_State* L);
+int op_recv(lua_State* L);
+int op_send(lua_State* L);
+int op_accept(lua_State* L);
+int ring_gc(lua_State* L);
+int ring_tostring(lua_State* L);
+
+}  // namespace luring::lua

@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: Apache-2.0
+// Request slots: one per operation from submission until its completion is handled.
+//
+// A request is named in the kernel by user_data = slot | generation << 32, never by a
+// pointer, so a stale or duplicate completion can be recognised and ignored. Each slot
+// keeps a reusable buffer (read data, accept's address), so steady-state I/O allocates
+// nothing here. The Lua side (callbacks, pinned strings) lives in a per-ring Lua table
+// indexed by slot; this file knows nothing of Lua.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace luring::lua {
+
+enum class Kind : std::uint8_t { none, write, read, recv, send, accept, nop };
+
+struct Slot {
+    std::uint32_t generation = 1;  // so the first handle is not 0
+    std::uint32_t next_free = 0;
+    Kind kind = Kind::none;  // none while the slot is free
+    std::uint32_t buf_cap = 0;
+    char* buf = nullptr;  // owned; kept across requests for reuse
+};
+
+class Requests {
+public:
+    static constexpr std::uint32_t kNone = 0xffff'ffffU;
+    // Generations stay below 2^31 so user_data never reaches the core's reserved range.
+    static constexpr std::uint32_t kGenerationMask = 0x7fff'ffffU;
+    // Buffers larger than this go back to the allocator when their request ends.
+    static constexpr std::uint32_t kKeepBufferMax = 1U << 20;
+
+    Requests() noexcept = default;
+    Requests(const Requests&) = delete;
+    Requests& operator=(const Requests&) = delete;
+    ~Requests() { release_all(); }
+
+    // A free slot index, growing the table if needed; kNone when out of memory. The slot
+    // stays free until start() marks it in flight, so an abandoned acquire needs no undo.
+    std::uint32_t acquire() noexcept;
+
+    // Makes sure slot `i` has a buffer of at least `size` bytes. False when out of memory.
+    bool reserve_buffer(std::uint32_t i, std::uint32_t size) noexcept;
+
+    // Marks slot `i` (from acquire) in flight as `kind`; returns its user_data.
+    std::uint64_t start(std::uint32_t i, Kind kind) noexcept;
+
+    // The slot for a completion's user_data, or kNone if no request in flight has it
+    // (stale, duplicate, or one of our internal requests).
+    std::uint32_t find(std::uint64_t user_data) const noexcept;
+
+    // Ends the request in slot `i`: the next generation, back on the free list. Its
+    // buffer stays attached, and readable until the next acquire.
+    void finish(std::uint32_t i) noexcept;
+
+    // Frees slot `i`'s buffer if it is free and the buffer is large (kKeepBufferMax).
+    void trim(std::uint32_t i) noexcept;
+
+    Slot& operator[](std::uint32_t i) noexcept { return slots_[i]; }
+    std::uint32_t in_flight() const noexcept { return in_flight_; }
+    std::uint32_t capacity() const noexcept { return count_; }
+
+    // Frees every buffer and the table. Only call when the kernel can no longer write
+    // into any buffer (all requests reaped), or never (leak them instead).
+    void release_all() noexcept;
+
+    // Forgets everything without freeing: used when the kernel might still write into
+    // buffers of requests it did not give back in time.
+    void abandon() noexcept;
+
+private:
+    bool grow() noexcept;
+
+    Slot* slots_ = nullptr;
+    std::uint32_t count_ = 0;
+    std::uint32_t free_head_ = kNone;
+    std::uint32_t in_flight_ = 0;
+};
+
+}  // namespace luring::lua

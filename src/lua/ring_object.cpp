@@ -1,0 +1,257 @@
+// SPDX-License-Identifier: Apache-2.0
+// The Ring userdata: creation, checks, submission, and a teardown that never frees a
+// buffer the kernel could still write (liolib.c's userdata pattern: created closed,
+// closed once however many times close is asked for).
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <new>
+
+#include "module.hpp"
+#include "prep.hpp"
+
+namespace luring::lua {
+
+unsigned g_fork_generation = 0;
+
+namespace {
+
+std::uint32_t g_next_serial = 1;
+
+// How long closing a ring waits for cancelled requests to come back before it leaks
+// their buffers instead of freeing them.
+constexpr long kDrainTimeoutMs = 2000;
+
+long now_ms() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000 + ts.tv_nsec / 1'000'000;
+}
+
+// Takes every available CQE and ends its request without calling back.
+void reap_silently(LuaRing* r, bool& cancel_any_refused) {
+    uring::Cqe batch[kBatch];
+    for (;;) {
+        std::uint32_t n = r->ring.copy_cqes(batch, kBatch);
+        if (n == 0) return;
+        for (std::uint32_t k = 0; k < n; ++k) {
+            if (batch[k].user_data == kInternalUserData) {
+                if (batch[k].res == -EINVAL) cancel_any_refused = true;
+                continue;
+            }
+            std::uint32_t i = r->requests.find(batch[k].user_data);
+            if (i != Requests::kNone) r->requests.finish(i);
+        }
+    }
+}
+
+// Queues a cancel SQE, submitting first when the SQ is full. False if impossible.
+bool queue_cancel(LuaRing* r, std::uint64_t target, std::uint32_t flags) {
+    uring::Sqe* sqe = r->ring.get_sqe();
+    if (sqe == nullptr) {
+        if (r->ring.submit() < 0) return false;
+        sqe = r->ring.get_sqe();
+        if (sqe == nullptr) return false;
+    }
+    uring::prep_cancel(*sqe, target, flags);
+    sqe->user_data = kInternalUserData;
+    return true;
+}
+
+// Cancels everything in flight and reaps it. True when nothing is left in flight.
+bool drain(LuaRing* r) {
+    // CQEs taken but not yet handled: their requests are done.
+    for (std::uint32_t k = 0; k < r->pending_count; ++k) {
+        std::uint32_t i = r->requests.find(r->pending[r->pending_head + k].user_data);
+        if (i != Requests::kNone) r->requests.finish(i);
+    }
+    r->pending_count = 0;
+    if (r->requests.in_flight() == 0) return true;
+
+    // One request cancels all (5.19+); SQEs still queued are submitted ahead of it.
+    bool refused = false;
+    if (queue_cancel(r, 0, uring::cancel_flag::any | uring::cancel_flag::all)) r->ring.submit();
+    const long deadline = now_ms() + kDrainTimeoutMs;
+    bool per_request_sent = false;
+    while (r->requests.in_flight() > 0) {
+        reap_silently(r, refused);
+        if (r->requests.in_flight() == 0) break;
+        if (refused && !per_request_sent) {
+            // Older kernels: cancel each request by its user_data.
+            per_request_sent = true;
+            for (std::uint32_t i = 0; i < r->requests.capacity(); ++i) {
+                const Slot& s = r->requests[i];
+                if (s.kind == Kind::none) continue;
+                queue_cancel(r, std::uint64_t{s.generation} << 32 | i, 0);
+            }
+            r->ring.submit();
+            continue;
+        }
+        long left = deadline - now_ms();
+        if (left <= 0) break;
+        uring::KernelTimespec ts{0, (left < 50 ? left : 50) * 1'000'000};
+        int ret = r->ring.wait_cqes(1, ts);
+        if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) break;
+    }
+    return r->requests.in_flight() == 0;
+}
+
+}  // namespace
+
+LuaRing* check_ring(lua_State* L, int arg) {
+    void* p = lua_touserdata(L, arg);
+    if (p != nullptr && lua_getmetatable(L, arg) != 0) {
+        bool ours = lua_rawequal(L, -1, lua_upvalueindex(1)) != 0;
+        lua_pop(L, 1);
+        if (ours) {
+            auto* r = static_cast<LuaRing*>(p);
+            if (r->closed || r->closing) luaL_argerror(L, arg, "attempt to use a closed ring");
+            if (r->fork_generation != g_fork_generation) {
+                luaL_argerror(L, arg, "ring used after fork (it belongs to the parent process)");
+            }
+            return r;
+        }
+    }
+    luaL_typeerror(L, arg, kRingMeta);
+    return nullptr;
+}
+
+void close_ring(lua_State* L, LuaRing* r, int idx) {
+    if (r->closed) return;
+    r->closing = true;
+    if (r->dispatch_depth > 0) return;  // do_cqes finishes the job when it unwinds
+
+    bool finished = true;
+    if (r->fork_generation == g_fork_generation) {
+        finished = drain(r);
+    }
+    // In a forked child the requests are the parent's: touch nothing in the kernel; the
+    // child's copies of the buffers are its own and can be freed.
+    if (!finished) {
+        // Keep the pinned strings alive for good: the kernel may still read them.
+        lua_getiuservalue(L, idx, kRefsUservalue);
+        luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    lua_pushnil(L);
+    lua_setiuservalue(L, idx, kRefsUservalue);
+    r->ring.close();
+    if (finished) {
+        r->requests.release_all();
+    } else {
+        r->requests.abandon();  // leak the buffers rather than free them under the kernel
+    }
+    r->pending_count = 0;
+    r->closed = true;
+}
+
+// luring.queue_init(entries [, flags | options]) -> ring
+// options: { flags = n, cq_entries = n, sq_thread_idle = ms, sq_thread_cpu = n }
+int queue_init(lua_State* L) {
+    lua_Integer entries = luaL_checkinteger(L, 1);
+    uring::Params p{};
+    if (lua_istable(L, 2)) {
+        auto field = [&](const char* name, lua_Integer max) -> std::uint32_t {
+            lua_getfield(L, 2, name);
+            lua_Integer v = 0;
+            if (!lua_isnil(L, -1)) {
+                int ok = 0;
+                v = lua_tointegerx(L, -1, &ok);
+                if (ok == 0 || v < 0 || v > max) {
+                    luaL_error(L, "bad argument #2 to 'queue_init' (field '%s' must be an "
+                               "integer in 0..%I)", name, max);
+                }
+            }
+            lua_pop(L, 1);
+            return static_cast<std::uint32_t>(v);
+        };
+        p.flags = field("flags", UINT32_MAX);
+        p.cq_entries = field("cq_entries", UINT32_MAX);
+        p.sq_thread_idle = field("sq_thread_idle", UINT32_MAX);
+        p.sq_thread_cpu = field("sq_thread_cpu", UINT32_MAX);
+        if (p.cq_entries != 0) p.flags |= uring::setup::cqsize;
+    } else {
+        lua_Integer flags = luaL_optinteger(L, 2, 0);
+        luaL_argcheck(L, flags >= 0 && flags <= UINT32_MAX, 2, "flags out of range");
+        p.flags = static_cast<std::uint32_t>(flags);
+    }
+    const lua_Integer max_entries = (p.flags & uring::setup::clamp) != 0 ? UINT32_MAX : 32768;
+    luaL_argcheck(L, entries >= 1 && entries <= max_entries, 1,
+                  (p.flags & uring::setup::clamp) != 0 ? "entries must be at least 1"
+                                                       : "entries must be between 1 and 32768");
+
+    // The userdata starts closed, so a failed init leaves a harmless object to collect.
+    auto* r = static_cast<LuaRing*>(lua_newuserdatauv(L, sizeof(LuaRing), 1));
+    new (r) LuaRing{};
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_setmetatable(L, -2);
+    lua_createtable(L, 128, 0);
+    lua_setiuservalue(L, -2, kRefsUservalue);
+
+    int ret = r->ring.init(static_cast<std::uint32_t>(entries), p);
+    if (ret < 0) {
+        return luaL_error(L, "could not initialise queue: %s", std::strerror(-ret));
+    }
+    r->closed = false;
+    r->serial = g_next_serial++;
+    r->fork_generation = g_fork_generation;
+    return 1;
+}
+
+// luring.queue_exit(ring): idempotent; a closed ring is fine here.
+int queue_exit(lua_State* L) {
+    void* p = lua_touserdata(L, 1);
+    if (p == nullptr || lua_getmetatable(L, 1) == 0 ||
+        lua_rawequal(L, -1, lua_upvalueindex(1)) == 0) {
+        return luaL_typeerror(L, 1, kRingMeta);
+    }
+    lua_pop(L, 1);
+    close_ring(L, static_cast<LuaRing*>(p), 1);
+    return 0;
+}
+
+// __gc and __close: the same idempotent close.
+int ring_gc(lua_State* L) {
+    auto* r = static_cast<LuaRing*>(lua_touserdata(L, 1));
+    if (r != nullptr) close_ring(L, r, 1);
+    return 0;
+}
+
+int ring_tostring(lua_State* L) {
+    auto* r = static_cast<LuaRing*>(lua_touserdata(L, 1));
+    if (r == nullptr || r->closed || r->closing) {
+        lua_pushfstring(L, "luring.Ring (closed) (%p)", lua_topointer(L, 1));
+    } else {
+        lua_pushfstring(L, "luring.Ring (sq %d, cq %d, %d in flight) (%p)",
+                        static_cast<int>(r->ring.sq_entries()),
+                        static_cast<int>(r->ring.cq_entries()),
+                        static_cast<int>(r->requests.in_flight()), lua_topointer(L, 1));
+    }
+    return 1;
+}
+
+// luring.submit(ring) -> submitted count or -errno
+int submit(lua_State* L) {
+    LuaRing* r = check_ring(L, 1);
+    lua_pushinteger(L, r->ring.submit());
+    return 1;
+}
+
+// luring.submit_and_wait(ring, wait_nr) -> submitted count or -errno (-EINTR on a signal)
+int submit_and_wait(lua_State* L) {
+    LuaRing* r = check_ring(L, 1);
+    lua_Integer wait_nr = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, wait_nr >= 0 && wait_nr <= UINT32_MAX, 2, "wait_nr must be >= 0");
+    // Never wait for completions that cannot come: at most the requests the kernel
+    // still owes us (queued ones included: this call submits them), and at most what
+    // the CQ can hold. Waiting with nothing outstanding returns at once.
+    lua_Integer owed = r->requests.in_flight() - r->pending_count;
+    if (wait_nr > owed) wait_nr = owed;
+    if (wait_nr > r->ring.cq_entries()) wait_nr = r->ring.cq_entries();
+    lua_pushinteger(L, r->ring.submit_and_wait(static_cast<std::uint32_t>(wait_nr)));
+    return 1;
+}
+
+}  // namespace luring::lua
