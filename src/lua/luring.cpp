@@ -48,8 +48,8 @@ int open_file(lua_State* L) {
 // luring.strerror(errno) -> message. Either sign works, so strerror(res) is fine.
 int strerror_(lua_State* L) {
     lua_Integer n = luaL_checkinteger(L, 1);
+    if (n < -INT32_MAX || n > INT32_MAX) n = INT32_MAX;  // "Unknown error", and no overflow
     if (n < 0) n = -n;
-    if (n > INT32_MAX) n = INT32_MAX;
     lua_pushstring(L, std::strerror(static_cast<int>(n)));
     return 1;
 }

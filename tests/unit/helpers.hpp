@@ -15,7 +15,7 @@ namespace luring::test {
 
 using namespace luring::uring;
 
-// Entries in /proc/self/fd and lines in /proc/self/maps: leak detectors.
+// Entries in /proc/self/fd and io_uring mappings in /proc/self/maps: leak detectors.
 int fd_count();
 int map_count();
 

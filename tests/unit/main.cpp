@@ -26,7 +26,8 @@ int map_count() {
     std::ifstream maps("/proc/self/maps");
     std::string line;
     int n = 0;
-    while (std::getline(maps, line)) ++n;
+    // Only ring mappings: the allocator (and ASan's) map memory of their own.
+    while (std::getline(maps, line)) n += line.find("io_uring") != std::string::npos ? 1 : 0;
     return n;
 }
 
