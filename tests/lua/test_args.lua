@@ -72,6 +72,10 @@ for fname, args in pairs(calls) do
   while luring.do_cqes(ring) > 0 do end
 end
 assert(errors > 100)
+-- The fuzz may have left a read on fd 0 (stdin) in flight for good: closing cancels it.
+-- The checks below use a fresh ring so no stray completion can be counted.
+ring:close()
+ring = luring.queue_init(4, 0)
 
 -- Specific ranges.
 helper.raises("bad argument #2 to 'luring.read' (file descriptor out of range)",
