@@ -198,7 +198,14 @@ std::uint32_t Ring::copy_cqes(Cqe* out, std::uint32_t max) noexcept {
 
 bool Ring::cq_needs_enter() const noexcept {
     if (!is_open()) return false;
-    if ((params_.flags & (setup::defer_taskrun | setup::iopoll)) != 0) return true;
+    const std::uint32_t f = params_.flags;
+    // IOPOLL rings reap only inside enter. DEFER_TASKRUN rings run completion work only
+    // inside enter, and only with TASKRUN_FLAG does the kernel say when some is pending
+    // (io_req_local_work_add sets IORING_SQ_TASKRUN when the work list was empty).
+    if ((f & setup::iopoll) != 0 ||
+        ((f & setup::defer_taskrun) != 0 && (f & setup::taskrun_flag) == 0)) {
+        return true;
+    }
     return (sq_.flags() & (sq_flag::cq_overflow | sq_flag::taskrun)) != 0;
 }
 

@@ -90,7 +90,8 @@ public:
 
     // True when completions may be waiting that only an enter with GETEVENTS makes
     // visible: a CQ overflow backlog (IORING_SQ_CQ_OVERFLOW), pending task work
-    // (IORING_SQ_TASKRUN), or a DEFER_TASKRUN / IOPOLL ring (which always needs it).
+    // (IORING_SQ_TASKRUN, set with IORING_SETUP_TASKRUN_FLAG), or an IOPOLL ring or a
+    // DEFER_TASKRUN ring without TASKRUN_FLAG (which always need it).
     bool cq_needs_enter() const noexcept;
 
     // Mirrors io_uring_get_events(): enter(0, 0, GETEVENTS) to flush the overflow backlog

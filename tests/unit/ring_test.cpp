@@ -445,3 +445,35 @@ TEST_CASE("defer_taskrun: completions appear only after an enter with GETEVENTS"
     ::close(pipefd[0]);
     ::close(pipefd[1]);
 }
+
+TEST_CASE("defer_taskrun + taskrun_flag: the TASKRUN bit says when to enter") {
+    Params p{};
+    p.flags = setup::single_issuer | setup::defer_taskrun | setup::taskrun_flag;
+    Ring ring;
+    int ret = ring.init(4, p);
+    if (ret == -EINVAL) {
+        MESSAGE("skipped: kernel lacks DEFER_TASKRUN with TASKRUN_FLAG");
+        return;
+    }
+    REQUIRE(ret == 0);
+    CHECK_FALSE(ring.cq_needs_enter());  // nothing pending: no syscall needed
+    int pipefd[2];
+    REQUIRE(::pipe(pipefd) == 0);
+    char buf[4];
+    Sqe* sqe = ring.get_sqe();
+    REQUIRE(sqe != nullptr);
+    prep_read(*sqe, pipefd[0], buf, sizeof(buf), 0);
+    sqe->user_data = 4;
+    REQUIRE(ring.submit() == 1);
+    REQUIRE(::write(pipefd[1], "xyz", 3) == 3);
+    for (int i = 0; i < 100 && !ring.cq_needs_enter(); ++i) ::usleep(1000);
+    CHECK(ring.cq_needs_enter());
+    CHECK(ring.cq_ready() == 0);
+    REQUIRE(ring.get_events() >= 0);
+    CHECK_FALSE(ring.cq_needs_enter());
+    Cqe cqe{};
+    REQUIRE(ring.copy_cqes(&cqe, 1) == 1);
+    CHECK(cqe.res == 3);
+    ::close(pipefd[0]);
+    ::close(pipefd[1]);
+}
