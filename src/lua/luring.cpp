@@ -185,6 +185,8 @@ extern "C" __attribute__((visibility("default"))) int luaopen_luring(lua_State* 
     lua_setfield(L, -2, "open_file");
     lua_pushcfunction(L, strerror_);
     lua_setfield(L, -2, "strerror");
+    lua_pushcfunction(L, probe);
+    lua_setfield(L, -2, "probe");
     set_constants(L, "setup", kSetupFlags);
     set_constants(L, "errno", kErrno);
     set_constants(L, "msg", kMsgFlags);

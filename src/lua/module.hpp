@@ -81,6 +81,7 @@ int op_read(lua_State* L);
 int op_recv(lua_State* L);
 int op_send(lua_State* L);
 int op_accept(lua_State* L);
+int probe(lua_State* L);
 int ring_gc(lua_State* L);
 int ring_tostring(lua_State* L);
 

@@ -7,11 +7,13 @@
 
 #include <cerrno>
 #include <climits>
+#include <cstdio>
 #include <cstring>
 #include <new>
 
 #include "module.hpp"
 #include "prep.hpp"
+#include "probe.hpp"
 
 namespace luring::lua {
 
@@ -192,7 +194,17 @@ int queue_init(lua_State* L) {
 
     int ret = r->ring.init(static_cast<std::uint32_t>(entries), p);
     if (ret < 0) {
-        return luaL_error(L, "could not initialise queue: %s", std::strerror(-ret));
+        char reason[512];
+        if (ret == -EOPNOTSUPP && (p.flags & ~uring::kSupportedSetupFlags) != 0) {
+            std::snprintf(reason, sizeof(reason),
+                          "setup flags 0x%x are not supported by luring (it drives 64-byte "
+                          "SQEs and 16-byte CQEs in rings the kernel allocates)",
+                          static_cast<unsigned>(p.flags & ~uring::kSupportedSetupFlags));
+        } else {
+            // The reason in plain words, as luring-probe gives it (seccomp, sysctl...).
+            uring::describe_setup_error(ret, reason, sizeof(reason));
+        }
+        return luaL_error(L, "could not initialise queue: %s", reason);
     }
     r->closed = false;
     r->serial = g_next_serial++;
