@@ -67,10 +67,15 @@ function helper.pid()
   return math.tointeger(pid)
 end
 function helper.fd_count()
-  local p = assert(io.popen("ls /proc/" .. helper.pid() .. "/fd"))
+  -- ls writes to a file while we wait: with io.popen our end of its pipe would be open
+  -- while it reads the directory, and counted or not depending on timing.
+  local out = os.tmpname()
+  assert(os.execute("ls /proc/" .. helper.pid() .. "/fd > " .. out))
+  local f = assert(io.open(out))
   local n = 0
-  for _ in p:lines() do n = n + 1 end
-  p:close()
+  for _ in f:lines() do n = n + 1 end
+  f:close()
+  os.remove(out)
   return n
 end
 function helper.rss_kib()
