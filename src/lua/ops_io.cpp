@@ -29,13 +29,16 @@ uring::Sqe* begin(lua_State* L, LuaRing* r, bool has_cb, int cb_arg, int pin_arg
     const lua_Integer key = 2 * static_cast<lua_Integer>(i) + 1;
     if (has_cb || pin_arg != 0) {
         lua_getiuservalue(L, 1, kRefsUservalue);
-        if (has_cb) {
-            lua_pushvalue(L, cb_arg);
-            lua_rawseti(L, -2, key);
-        }
+        // The string first: if storing the callback then fails (out of memory), no
+        // callback is left behind for the slot's next request to run by mistake; a
+        // stray pin is only dropped at that request's completion.
         if (pin_arg != 0) {
             lua_pushvalue(L, pin_arg);
             lua_rawseti(L, -2, key + 1);
+        }
+        if (has_cb) {
+            lua_pushvalue(L, cb_arg);
+            lua_rawseti(L, -2, key);
         }
         lua_pop(L, 1);
     }
