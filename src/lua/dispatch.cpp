@@ -19,10 +19,7 @@ namespace {
 
 // Stack layout inside dispatch().
 constexpr int kRingIdx = 1;
-constexpr int kHandlerIdx = 2;
-constexpr int kRefsIdx = 3;
-constexpr int kCaughtIdx = 4;  // true once a callback has raised
-constexpr int kErrorIdx = 5;   // the first error value
+constexpr int kRefsIdx = 2;
 
 // Light userdata tokens stand for CQEs in callbacks: a tag, the ring's serial and a
 // sequence number. Nothing points anywhere, so a kept token can never dangle.
@@ -81,10 +78,11 @@ void push_peer(lua_State* L, const AcceptAddr& a) {
     }
 }
 
-// Handles one completion; returns 1 if it belonged to a request of ours.
-int handle(lua_State* L, LuaRing* r, const uring::Cqe& cqe) {
+// Handles one completion: ends its request, then calls its callback unprotected (the
+// pcall is do_cqes's, one per batch rather than one per callback).
+void handle(lua_State* L, LuaRing* r, const uring::Cqe& cqe) {
     std::uint32_t i = r->requests.find(cqe.user_data);
-    if (i == Requests::kNone) return 0;  // stray, stale or internal: nobody to call
+    if (i == Requests::kNone) return;  // stray, stale or internal: nobody to call
     Slot& slot = r->requests[i];
     const Kind kind = slot.kind;
     const lua_Integer cb_key = 2 * static_cast<lua_Integer>(i) + 1;
@@ -94,14 +92,17 @@ int handle(lua_State* L, LuaRing* r, const uring::Cqe& cqe) {
     lua_rawgeti(L, kRefsIdx, cb_key);
     lua_pushnil(L);
     lua_rawseti(L, kRefsIdx, cb_key);
-    lua_pushnil(L);
-    lua_rawseti(L, kRefsIdx, cb_key + 1);
+    if (kind == Kind::write || kind == Kind::send) {
+        lua_pushnil(L);
+        lua_rawseti(L, kRefsIdx, cb_key + 1);
+    }
     r->requests.finish(i);  // the slot's buffer stays readable until the next acquire
+    ++r->handled;
 
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
         r->requests.trim(i);
-        return 1;
+        return;
     }
     const std::uint64_t token = make_token(r);
     lua_pushlightuserdata(L, reinterpret_cast<void*>(static_cast<std::uintptr_t>(token)));
@@ -125,32 +126,31 @@ int handle(lua_State* L, LuaRing* r, const uring::Cqe& cqe) {
 
     const std::uint64_t outer = r->current_cqe;
     r->current_cqe = token;
-    int status = lua_pcall(L, nargs, 0, kHandlerIdx);
+    lua_call(L, nargs, 0);  // an error unwinds to do_cqes, which restores current_cqe
     r->current_cqe = outer;
-    if (status != LUA_OK) {
-        if (lua_toboolean(L, kCaughtIdx) == 0) {
-            lua_pushboolean(L, 1);
-            lua_replace(L, kCaughtIdx);
-            lua_replace(L, kErrorIdx);
-        } else {
-            lua_pop(L, 1);  // only the first error is raised again
-        }
-    }
-    return 1;
 }
 
-// Runs under lua_pcall from do_cqes, so even a memory error leaves the ring consistent.
-// Returns handled, caught, error.
+// Takes the next CQE from those already copied out of the ring.
+uring::Cqe take_pending(LuaRing* r) {
+    const uring::Cqe cqe = r->pending[r->pending_head];
+    ++r->pending_head;
+    --r->pending_count;
+    return cqe;
+}
+
+// dispatch(ring, finish_only): runs under do_cqes's lua_pcall. With finish_only it only
+// handles the CQEs already taken from the ring (after a callback raised).
 int dispatch(lua_State* L) {
     auto* r = static_cast<LuaRing*>(lua_touserdata(L, kRingIdx));
+    const bool finish_only = lua_toboolean(L, 2) != 0;
     lua_settop(L, kRingIdx);
-    lua_pushcfunction(L, add_traceback);
     lua_getiuservalue(L, kRingIdx, kRefsUservalue);
-    lua_pushboolean(L, 0);
-    lua_pushnil(L);
     luaL_checkstack(L, 8, "do_cqes");
 
-    lua_Integer handled = 0;
+    if (finish_only) {
+        while (r->pending_count > 0 && !r->closing) handle(L, r, take_pending(r));
+        return 0;
+    }
     // A round handles what is ready when it starts (the CQ tail snapshot), so a callback
     // that keeps completing new work inline cannot keep do_cqes running forever. Another
     // round follows only while the kernel holds an overflow backlog.
@@ -159,46 +159,59 @@ int dispatch(lua_State* L) {
         std::uint32_t budget = r->pending_count + r->ring.cq_ready();
         while (budget > 0 && !r->closing) {
             if (r->pending_count == 0) {
-                if (lua_toboolean(L, kCaughtIdx) != 0) break;  // stop after the failing batch
                 std::uint32_t want = budget < kBatch ? budget : kBatch;
                 r->pending_count = r->ring.copy_cqes(r->pending, want);
                 r->pending_head = 0;
                 if (r->pending_count == 0) break;
             }
-            const uring::Cqe cqe = r->pending[r->pending_head];
-            ++r->pending_head;
-            --r->pending_count;
             --budget;
-            handled += handle(L, r, cqe);
+            handle(L, r, take_pending(r));
         }
-        if (r->closing || lua_toboolean(L, kCaughtIdx) != 0) break;
+        if (r->closing) break;
         if ((r->ring.sq_flags() & uring::sq_flag::cq_overflow) == 0) break;
     }
-    lua_pushinteger(L, handled);
-    lua_pushvalue(L, kCaughtIdx);
-    lua_pushvalue(L, kErrorIdx);
-    return 3;
+    return 0;
 }
 
 }  // namespace
 
 // luring.do_cqes(ring) -> number of completions handled. Never blocks.
+// If a callback raises, the completions already taken from the ring still run, then the
+// first error is raised again; the ones still in the ring wait for the next do_cqes.
 int do_cqes(lua_State* L) {
     LuaRing* r = check_ring(L, 1);
     lua_settop(L, 1);
-    lua_pushcfunction(L, dispatch);
-    lua_pushvalue(L, 1);
+    lua_pushcfunction(L, add_traceback);  // 2: message handler; 3: the first error
+    const std::uint64_t entry_cqe = r->current_cqe;
+    const lua_Integer outer_handled = r->handled;  // a nested do_cqes counts its own
+    r->handled = 0;
     ++r->dispatch_depth;
-    int status = lua_pcall(L, 1, 3, 0);
+    bool caught = false;
+    bool finish_only = false;
+    for (;;) {
+        lua_pushcfunction(L, dispatch);
+        lua_pushvalue(L, 1);
+        lua_pushboolean(L, finish_only ? 1 : 0);
+        if (lua_pcall(L, 2, 0, 2) == LUA_OK) break;
+        r->current_cqe = entry_cqe;  // the failing callback never restored it
+        if (caught) {
+            lua_pop(L, 1);  // only the first error is raised again
+        } else {
+            caught = true;
+        }
+        if (r->closing || r->pending_count == 0) break;
+        finish_only = true;
+    }
     --r->dispatch_depth;
+    const lua_Integer handled = r->handled;
+    r->handled = outer_handled;
     // A callback closed the ring: finish that now that no loop is walking it.
     if (r->dispatch_depth == 0 && r->closing) close_ring(L, r, 1);
-    if (status != LUA_OK) return lua_error(L);
-    if (lua_toboolean(L, -2) != 0) {
-        lua_pushvalue(L, -1);
-        return lua_error(L);  // the first callback error, as raised
+    if (caught) {
+        lua_settop(L, 3);
+        return lua_error(L);
     }
-    lua_pop(L, 2);
+    lua_pushinteger(L, handled);
     return 1;
 }
 

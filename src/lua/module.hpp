@@ -45,7 +45,8 @@ struct LuaRing {
     std::uint32_t cqe_seq = 0;
     std::uint32_t serial = 0;  // tells rings apart in cqe tokens
     unsigned fork_generation = 0;
-    int dispatch_depth = 0;  // nesting of do_cqes on this ring
+    lua_Integer handled = 0;  // completions handled by the running do_cqes
+    int dispatch_depth = 0;   // nesting of do_cqes on this ring
     bool closing = false;    // queue_exit was called (teardown may wait for do_cqes)
     bool closed = true;      // everything released
 };
