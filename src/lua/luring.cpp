@@ -115,25 +115,9 @@ const Constant kSockFlags[] = {
     {nullptr, 0},
 };
 
-// Functions that take the Ring metatable as upvalue 1 (see check_ring).
+// The functions that take a ring, each registered with the Ring metatable as upvalue 1
+// (see check_ring): in the module table, and as the ring's methods.
 const luaL_Reg kRingFunctions[] = {
-    {"queue_init", queue_init},
-    {"queue_exit", queue_exit},
-    {"submit", submit},
-    {"submit_and_wait", submit_and_wait},
-    {"do_cqes", do_cqes},
-    {"cqe_seen", cqe_seen},
-    {"write", op_write},
-    {"read", op_read},
-    {"recv", op_recv},
-    {"send", op_send},
-    {"accept", op_accept},
-    {nullptr, nullptr},
-};
-
-// ring:method(...) names; `close` is queue_exit.
-const luaL_Reg kMethods[] = {
-    {"close", queue_exit},
     {"queue_exit", queue_exit},
     {"submit", submit},
     {"submit_and_wait", submit_and_wait},
@@ -172,7 +156,9 @@ extern "C" __attribute__((visibility("default"))) int luaopen_luring(lua_State* 
     luaL_setfuncs(L, kMeta, 0);
     lua_newtable(L);
     lua_pushvalue(L, -2);
-    luaL_setfuncs(L, kMethods, 1);
+    luaL_setfuncs(L, kRingFunctions, 1);
+    lua_getfield(L, -1, "queue_exit");
+    lua_setfield(L, -2, "close");  // ring:close() is queue_exit
     lua_setfield(L, -2, "__index");
     lua_pushliteral(L, "luring.Ring is not accessible");
     lua_setfield(L, -2, "__metatable");
@@ -181,6 +167,9 @@ extern "C" __attribute__((visibility("default"))) int luaopen_luring(lua_State* 
     lua_newtable(L);
     lua_pushvalue(L, meta);
     luaL_setfuncs(L, kRingFunctions, 1);
+    lua_pushvalue(L, meta);
+    lua_pushcclosure(L, queue_init, 1);
+    lua_setfield(L, -2, "queue_init");
     lua_pushcfunction(L, open_file);
     lua_setfield(L, -2, "open_file");
     lua_pushcfunction(L, strerror_);
