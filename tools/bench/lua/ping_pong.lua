@@ -1,0 +1,128 @@
+-- SPDX-License-Identifier: Apache-2.0
+-- ping-pong: one 64-byte message from end A to end B and back, over an AF_UNIX
+-- socketpair or loopback TCP (Nagle off). One operation is one round trip.
+--   lua5.4 ping_pong.lua --impl luring|luv|luasocket [--transport unix|tcp]
+--     [--seconds 0.25] [--warmup 0.05] [--ops N] [--entries 256] [--setup-flags 0]
+local bench = require "bench"
+
+local o = bench.options {
+  impl = "luring", transport = "unix", seconds = 0.25, warmup = 0.05, entries = 256,
+  setup_flags = 0,
+}
+if o.transport ~= "unix" and o.transport ~= "tcp" then bench.fail("bad --transport") end
+local MESSAGE = bench.MESSAGE
+local msg = string.rep("p", MESSAGE)
+local impls = {}
+
+-- As the C++ loops do: send A + recv B in one submit (the send goes first, so the recv
+-- finds its data inline), then B sends back the bytes it got + recv A.
+function impls.luring()
+  local luring = require "luring"
+  local a, b = assert(bench.socket_pair(o.transport))
+  local ring = bench.ring(luring, o.entries, o.setup_flags)
+  local pending, received = 0, nil
+  local function on_send(_, res)
+    if res ~= MESSAGE then error("send: " .. luring.strerror(res)) end
+    pending = pending - 1
+  end
+  local function on_recv(_, res, data)
+    if res ~= MESSAGE then error("recv: " .. luring.strerror(res)) end
+    received = data
+    pending = pending - 1
+  end
+  local function exchange()
+    pending = 2
+    ring:submit_and_wait(2)
+    ring:do_cqes()
+    while pending > 0 do
+      ring:submit_and_wait(pending)
+      ring:do_cqes()
+    end
+  end
+  return function()
+    ring:send(a, msg, 0, on_send)
+    ring:recv(b, MESSAGE, 0, on_recv)
+    exchange()
+    ring:send(b, received, 0, on_send)
+    ring:recv(a, MESSAGE, 0, on_recv)
+    exchange()
+    return 1
+  end
+end
+
+-- The luv way: both ends are libuv streams, each reply is sent from the read callback.
+local function run_luv()
+  local uv = bench.need "luv"
+  local fa, fb = assert(bench.socket_pair(o.transport))
+  local function stream(fd)
+    local s = o.transport == "tcp" and uv.new_tcp() or uv.new_pipe(false)
+    assert(s:open(fd))
+    return s
+  end
+  local a, b = stream(fa), stream(fb)
+  local add, result = bench.meter(o)
+  local got = 0
+  b:read_start(function(err, data)
+    if err or not data then bench.fail("B read: %s", err) end
+    b:write(data)
+  end)
+  a:read_start(function(err, data)
+    if err or not data then bench.fail("A read: %s", err) end
+    got = got + #data
+    if got < MESSAGE then return end
+    got = 0
+    if add(1) then
+      a:write(msg)
+    else
+      a:close()
+      b:close()
+    end
+  end)
+  a:write(msg)
+  uv.run()
+  return result()
+end
+
+-- LuaSocket, blocking: the sockets are its own (it cannot adopt a socketpair).
+local function run_luasocket()
+  local socket = bench.need "socket"
+  local a, b
+  if o.transport == "tcp" then
+    local server = assert(socket.bind("127.0.0.1", 0))
+    local _, port = server:getsockname()
+    a = assert(socket.connect("127.0.0.1", port))
+    b = assert(server:accept())
+    server:close()
+    assert(a:setoption("tcp-nodelay", true))
+    assert(b:setoption("tcp-nodelay", true))
+  else
+    local unix = bench.need "socket.unix"
+    local path = os.tmpname()
+    os.remove(path)
+    local server = assert(unix.stream())
+    assert(server:bind(path))
+    assert(server:listen(1))
+    a = assert(unix.stream())
+    assert(a:connect(path))
+    b = assert(server:accept())
+    server:close()
+    os.remove(path)
+  end
+  return bench.timed(o, function()
+    assert(a:send(msg))
+    local data = assert(b:receive(MESSAGE))
+    assert(b:send(data))
+    assert(#assert(a:receive(MESSAGE)) == MESSAGE)
+    return 1
+  end)
+end
+
+if o.impl == "luring" then
+  bench.report(bench.timed(o, impls.luring()))
+elseif o.impl == "luv" then
+  bench.report(run_luv())
+elseif o.impl == "luasocket" then
+  bench.report(run_luasocket())
+else
+  bench.fail("unknown --impl %s", o.impl)
+end
