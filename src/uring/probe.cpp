@@ -264,19 +264,27 @@ int first_allowed_cpu() noexcept {
 }
 
 // Ring memory for NO_MMAP and REGISTERED_FD_ONLY: one page for the SQEs and one for the
-// rings of a 2-entry ring, page-aligned for pages up to 64 KiB. Static, never freed, and
+// rings of a 2-entry ring (pages up to 64 KiB). Mapped on first use and never unmapped,
 // one pair per flag, because the kernel tears a ring down asynchronously after close and
-// may still touch the pages it pinned.
+// may still touch the pages it pinned. (Not a static array: a 64 KiB-aligned .bss
+// section keeps valgrind from reading the library's symbols.)
 constexpr std::size_t kUserPage = 65536;
 struct UserRingMemory {
-    alignas(kUserPage) unsigned char sqes[kUserPage];
-    alignas(kUserPage) unsigned char rings[kUserPage];
+    unsigned char sqes[kUserPage];
+    unsigned char rings[kUserPage];
 };
-UserRingMemory g_user_memory[2];
+UserRingMemory* g_user_memory[2] = {nullptr, nullptr};
 
-// Which of g_user_memory a flag uses.
-unsigned user_memory_slot(std::uint32_t flag) noexcept {
-    return flag == setup::registered_fd_only ? 1 : 0;
+// The pair of pages a flag uses (mmap'd, so page-aligned and zeroed), or nullptr.
+UserRingMemory* user_memory(std::uint32_t flag) noexcept {
+    UserRingMemory*& mem = g_user_memory[flag == setup::registered_fd_only ? 1 : 0];
+    if (mem == nullptr) {
+        void* addr = nullptr;
+        if (sys::mmap_anonymous(&addr, sizeof(UserRingMemory)) == 0) {
+            mem = static_cast<UserRingMemory*>(addr);
+        }
+    }
+    return mem;
 }
 
 // A ring created with REGISTERED_FD_ONLY has no fd, only an index into this task's
@@ -623,9 +631,10 @@ int try_setup_flag(const SetupFlagInfo& flag, int wq_fd) noexcept {
     if ((flag.needs & need::user_memory) != 0) {
         const long page = sysconf(_SC_PAGESIZE);
         if (page <= 0 || static_cast<unsigned long>(page) > kUserPage) return kSetupFlagNotTried;
-        UserRingMemory& mem = g_user_memory[user_memory_slot(flag.value)];
-        p.sq_off.user_addr = reinterpret_cast<std::uintptr_t>(mem.sqes);
-        p.cq_off.user_addr = reinterpret_cast<std::uintptr_t>(mem.rings);
+        UserRingMemory* mem = user_memory(flag.value);
+        if (mem == nullptr) return kSetupFlagNotTried;
+        p.sq_off.user_addr = reinterpret_cast<std::uintptr_t>(mem->sqes);
+        p.cq_off.user_addr = reinterpret_cast<std::uintptr_t>(mem->rings);
     }
     const int ret = sys::io_uring_setup(2, &p);
     if (ret < 0) return ret;

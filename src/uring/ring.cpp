@@ -107,37 +107,6 @@ void Ring::close() noexcept {
     timeout_seq_ = 0;
 }
 
-// The one place that decides whether io_uring_enter is needed and with which flags
-// (liburing queue.c __io_uring_submit, sq_ring_needs_enter, cq_ring_needs_flush).
-int Ring::enter(std::uint32_t wait_nr, std::uint32_t extra_flags, const void* arg,
-                std::size_t argsz) noexcept {
-    if (!is_open()) return -EBADF;
-    const std::uint32_t to_submit = sq_.flush();
-    std::uint32_t flags = extra_flags;
-    // Waiting needs GETEVENTS; so does a CQ overflow backlog or pending task work, which
-    // only an enter moves into the CQ; IOPOLL rings reap only inside enter.
-    if (wait_nr > 0 || (sq_.flags() & (sq_flag::cq_overflow | sq_flag::taskrun)) != 0 ||
-        (params_.flags & setup::iopoll) != 0) {
-        flags |= enter::getevents;
-    }
-    if ((params_.flags & setup::sqpoll) != 0) {
-        // Full fence between flush()'s tail store and the NEED_WAKEUP load (kernel
-        // io_uring.c header comment; liburing queue.c:31; tokio squeue.rs need_wakeup).
-        atomics::fence_seq_cst();
-        if ((sq_.flags() & sq_flag::need_wakeup) != 0) flags |= enter::sq_wakeup;
-        // The poller is awake and will see the tail: no syscall needed.
-        if ((flags & (enter::getevents | enter::sq_wakeup)) == 0) return static_cast<int>(to_submit);
-    } else if (to_submit == 0 && (flags & enter::getevents) == 0) {
-        return 0;
-    }
-    int ret = sys::io_uring_enter(fd_.get(), to_submit, wait_nr, flags, arg, argsz);
-    // Under SQPOLL the kernel does not count: report what we published.
-    if (ret >= 0 && (params_.flags & setup::sqpoll) != 0) return static_cast<int>(to_submit);
-    return ret;
-}
-
-int Ring::submit_and_wait(std::uint32_t wait_nr) noexcept { return enter(wait_nr, 0, nullptr, 0); }
-
 int Ring::wait_cqes(std::uint32_t wait_nr, const KernelTimespec& timeout) noexcept {
     if (!is_open()) return -EBADF;
     if ((params_.features & feat::ext_arg) == 0) return wait_cqes_fallback(wait_nr, timeout);
@@ -180,19 +149,6 @@ int Ring::wait_cqes_fallback(std::uint32_t wait_nr, const KernelTimespec& timeou
         if (fired) return submitted > 0 ? submitted : -ETIME;
         int ret = sys::io_uring_enter(fd_.get(), 0, ready + 1, enter::getevents, nullptr, 0);
         if (ret < 0) return ret;
-    }
-}
-
-std::uint32_t Ring::copy_cqes(Cqe* out, std::uint32_t max) noexcept {
-    if (!is_open()) return 0;
-    for (;;) {
-        std::uint32_t n = cq_.copy(out, max);
-        if (timeout_seq_ == 0) return n;  // the wait fallback never ran: nothing to drop
-        std::uint32_t kept = 0;
-        for (std::uint32_t i = 0; i < n; ++i) {
-            if (out[i].user_data < kReservedUserData) out[kept++] = out[i];
-        }
-        if (kept != 0 || n == 0) return kept;
     }
 }
 

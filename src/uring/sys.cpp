@@ -9,10 +9,15 @@
 
 namespace luring::uring::sys {
 
-namespace {
-
+namespace detail {
 Faults g_faults;
 std::uint64_t g_enter_count = 0;
+}  // namespace detail
+
+using detail::g_enter_count;
+using detail::g_faults;
+
+namespace {
 
 // syscall(2) gives -1 and errno; turn that into -errno right here.
 long check(long ret) noexcept { return ret < 0 ? -errno : ret; }
@@ -23,6 +28,8 @@ Faults& faults() noexcept { return g_faults; }
 
 std::uint64_t enter_count() noexcept { return g_enter_count; }
 
+static_assert(__NR_io_uring_enter == 426, "sys.hpp's raw_enter hard-codes the number");
+
 int io_uring_setup(std::uint32_t entries, Params* p) noexcept {
     if (g_faults.setup_error != 0) return g_faults.setup_error;
     int fd = static_cast<int>(check(::syscall(__NR_io_uring_setup, entries, p)));
@@ -30,16 +37,9 @@ int io_uring_setup(std::uint32_t entries, Params* p) noexcept {
     return fd;
 }
 
-int io_uring_enter(int fd, std::uint32_t to_submit, std::uint32_t min_complete,
-                   std::uint32_t flags, const void* arg, std::size_t argsz) noexcept {
-    ++g_enter_count;
-    if (g_faults.enter_error != 0) {
-        int err = g_faults.enter_error;
-        g_faults.enter_error = 0;
-        return err;
-    }
-    return static_cast<int>(check(
-        ::syscall(__NR_io_uring_enter, fd, to_submit, min_complete, flags, arg, argsz)));
+long detail::enter_syscall(int fd, std::uint32_t to_submit, std::uint32_t min_complete,
+                          std::uint32_t flags, const void* arg, std::size_t argsz) noexcept {
+    return check(::syscall(__NR_io_uring_enter, fd, to_submit, min_complete, flags, arg, argsz));
 }
 
 int io_uring_register(int fd, std::uint32_t opcode, const void* arg,
@@ -50,6 +50,14 @@ int io_uring_register(int fd, std::uint32_t opcode, const void* arg,
 int mmap_ring(void** out, std::size_t length, int fd, std::uint64_t offset) noexcept {
     void* addr = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
                         static_cast<off_t>(offset));
+    if (addr == MAP_FAILED) return -errno;
+    *out = addr;
+    return 0;
+}
+
+int mmap_anonymous(void** out, std::size_t length) noexcept {
+    void* addr =
+        ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (addr == MAP_FAILED) return -errno;
     *out = addr;
     return 0;

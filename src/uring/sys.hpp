@@ -15,10 +15,6 @@ namespace luring::uring::sys {
 // io_uring_setup(2). Returns the ring fd.
 int io_uring_setup(std::uint32_t entries, Params* p) noexcept;
 
-// io_uring_enter(2) with an optional argument block (sigmask or GeteventsArg).
-// Returns the number of SQEs consumed.
-int io_uring_enter(int fd, std::uint32_t to_submit, std::uint32_t min_complete,
-                   std::uint32_t flags, const void* arg, std::size_t argsz) noexcept;
 
 // io_uring_register(2).
 int io_uring_register(int fd, std::uint32_t opcode, const void* arg,
@@ -26,6 +22,9 @@ int io_uring_register(int fd, std::uint32_t opcode, const void* arg,
 
 // mmap(MAP_SHARED | MAP_POPULATE) of one ring region of `fd` at `offset`.
 int mmap_ring(void** out, std::size_t length, int fd, std::uint64_t offset) noexcept;
+
+// Private anonymous read/write memory, page-aligned (rings in user memory, NO_MMAP).
+int mmap_anonymous(void** out, std::size_t length) noexcept;
 
 int munmap(void* addr, std::size_t length) noexcept;
 
@@ -42,5 +41,60 @@ Faults& faults() noexcept;
 
 // How many io_uring_enter calls this process made (tests count syscalls with it).
 std::uint64_t enter_count() noexcept;
+
+namespace detail {
+extern Faults g_faults;
+extern std::uint64_t g_enter_count;
+long enter_syscall(int fd, std::uint32_t to_submit, std::uint32_t min_complete,
+                   std::uint32_t flags, const void* arg, std::size_t argsz) noexcept;
+
+// The kernel's raw system call: it returns -errno itself, so errno is never involved.
+// liburing does the same on these architectures (arch/*/syscall.h); libc's syscall()
+// would add a call, errno handling and a conversion back on the hottest path we have.
+inline long raw_enter(int fd, std::uint32_t to_submit, std::uint32_t min_complete,
+                      std::uint32_t flags, const void* arg, std::size_t argsz) noexcept {
+#if defined(__x86_64__)
+    long ret;
+    register long r10 __asm__("r10") = static_cast<long>(flags);
+    register long r8 __asm__("r8") = reinterpret_cast<long>(arg);
+    register long r9 __asm__("r9") = static_cast<long>(argsz);
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "0"(426L /* __NR_io_uring_enter */), "D"(static_cast<long>(fd)),
+                       "S"(static_cast<long>(to_submit)), "d"(static_cast<long>(min_complete)),
+                       "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return ret;
+#elif defined(__aarch64__)
+    register long x8 __asm__("x8") = 426L;  // __NR_io_uring_enter
+    register long x0 __asm__("x0") = fd;
+    register long x1 __asm__("x1") = static_cast<long>(to_submit);
+    register long x2 __asm__("x2") = static_cast<long>(min_complete);
+    register long x3 __asm__("x3") = static_cast<long>(flags);
+    register long x4 __asm__("x4") = reinterpret_cast<long>(arg);
+    register long x5 __asm__("x5") = static_cast<long>(argsz);
+    __asm__ volatile("svc 0"
+                     : "+r"(x0)
+                     : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
+                     : "memory");
+    return x0;
+#else
+    return enter_syscall(fd, to_submit, min_complete, flags, arg, argsz);
+#endif
+}
+}  // namespace detail
+
+// io_uring_enter(2) with an optional argument block (sigmask or GeteventsArg).
+// Returns the number of SQEs consumed, or -errno.
+inline int io_uring_enter(int fd, std::uint32_t to_submit, std::uint32_t min_complete,
+                          std::uint32_t flags, const void* arg, std::size_t argsz) noexcept {
+    ++detail::g_enter_count;
+    if (detail::g_faults.enter_error != 0) [[unlikely]] {
+        int err = detail::g_faults.enter_error;
+        detail::g_faults.enter_error = 0;
+        return err;
+    }
+    return static_cast<int>(detail::raw_enter(fd, to_submit, min_complete, flags, arg, argsz));
+}
 
 }  // namespace luring::uring::sys
