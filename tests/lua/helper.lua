@@ -123,4 +123,95 @@ function helper.run_until(ring, done, timeout)
   end
 end
 
+-- Runs a test script's cases, each in its own interpreter, so one that crashes (a
+-- signal, a sanitizer abort) cannot hide the others. `cases` is a list of { name, fn }.
+-- `lua5.4 test_x.lua name` runs that case alone; with no argument every case runs in a
+-- child (`<interpreter> <script> <name>`), one line each is printed, and the script
+-- exits 1 if any failed, 77 if all skipped, 0 otherwise.
+local signal_names = { [4] = "SIGILL", [6] = "SIGABRT", [7] = "SIGBUS", [8] = "SIGFPE",
+                       [9] = "SIGKILL", [11] = "SIGSEGV", [15] = "SIGTERM" }
+local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+function helper.run_cases(cases)
+  local by_name = {}
+  for _, c in ipairs(cases) do
+    assert(type(c[1]) == "string" and type(c[2]) == "function", "cases are { name, fn }")
+    assert(not by_name[c[1]], "duplicate case name " .. c[1])
+    by_name[c[1]] = c[2]
+  end
+
+  local only = arg and arg[1]
+  if only then
+    local fn = by_name[only]
+    if not fn then
+      local names = {}
+      for _, c in ipairs(cases) do names[#names + 1] = c[1] end
+      error(("no case %q (cases: %s)"):format(only, table.concat(names, ", ")), 2)
+    end
+    fn()
+    helper.cleanup()
+    print("ok")
+    return  -- the script ends normally: lua_close finalizes what the case left
+  end
+
+  -- The interpreter running this script (the lowest negative arg index, before any
+  -- options); module paths are passed on explicitly, the rest of the environment
+  -- (LD_PRELOAD, ASAN_OPTIONS...) is inherited.
+  local first = -1
+  while arg and arg[first - 1] do first = first - 1 end
+  local interpreter = arg and arg[first] or "lua5.4"
+  local script = assert(arg and arg[0], "run_cases needs the script name in arg[0]")
+  local prefix = {}
+  for _, name in ipairs({ "LUA_CPATH", "LUA_PATH" }) do
+    local v = os.getenv(name)
+    if v then prefix[#prefix + 1] = name .. "=" .. shell_quote(v) end
+  end
+  prefix[#prefix + 1] = shell_quote(interpreter)
+  prefix[#prefix + 1] = shell_quote(script)
+  prefix = table.concat(prefix, " ")
+
+  local out = os.tmpname()
+  local failed, skipped = 0, 0
+  for _, c in ipairs(cases) do
+    local name = c[1]
+    local _, how, code = os.execute(("%s %s >%s 2>&1"):format(prefix, shell_quote(name), out))
+    local f = assert(io.open(out))
+    local output = f:read("a")
+    f:close()
+    -- Killed by a signal: os.execute says so, or the shell reports 128 + the signal.
+    local signal
+    if how == "signal" then
+      signal = code
+    elseif code > 128 and code <= 128 + 64 then
+      signal = code - 128
+    end
+    if signal then
+      failed = failed + 1
+      print(("FAIL %s: killed by signal %d%s\n%s"):format(name, signal,
+        signal_names[signal] and " (" .. signal_names[signal] .. ")" or "", output))
+    elseif code == 77 then
+      skipped = skipped + 1
+      print(("skip %s: %s"):format(name, (output:gsub("^SKIP: ", ""):gsub("\n+$", ""))))
+    elseif code == 0 and (output == "ok\n" or output:find("\nok\n$")) then
+      print("ok   " .. name)
+      -- Notes a case printed (e.g. a mode this kernel lacks) stay visible.
+      for line in output:gmatch("[^\n]+") do
+        if line:find("^note: ") then print("       " .. line) end
+      end
+    else
+      failed = failed + 1
+      local why = code == 0 and "exit status 0 before the case finished (no \"ok\")"
+                  or "exit status " .. code
+      print(("FAIL %s: %s\n%s"):format(name, why, output))
+    end
+    io.stdout:flush()
+  end
+  os.remove(out)
+  helper.cleanup()
+  if failed > 0 then
+    print(("%d of %d cases failed"):format(failed, #cases))
+    os.exit(1)
+  end
+  os.exit(skipped == #cases and 77 or 0)
+end
+
 return helper

@@ -3,8 +3,11 @@
 local luring = require "luring"
 local helper = require "helper"
 
+local cases = {}
+local function case(name, fn) cases[#cases + 1] = { name, fn } end
+
 -- queue_init: a ring; bad sizes are argument errors before any syscall.
-do
+case("queue_init", function()
   local ring = luring.queue_init(4, 0)
   assert(tostring(ring):find("^luring.Ring %(sq 4, cq 8, 0 in flight%)"))
   luring.queue_exit(ring)
@@ -26,10 +29,10 @@ do
   assert(tostring(r):find("cq 64"), tostring(r))
   r:close()
   helper.raises("field 'cq_entries'", luring.queue_init, 4, { cq_entries = -5 })
-end
+end)
 
 -- The method form is the same function as the module form.
-do
+case("method_form", function()
   local ring = luring.queue_init(8, 0)
   local path = helper.tmpname()
   local fd = luring.open_file(path, "w+")
@@ -48,10 +51,10 @@ do
   helper.raises("closed ring", ring.submit, ring)
   helper.raises("closed ring", luring.read, ring, fd, 1, 0)
   helper.raises("closed ring", luring.do_cqes, ring)
-end
+end)
 
 -- <close> releases the ring at the end of the block.
-do
+case("close_attribute", function()
   local escaped
   do
     local ring <close> = luring.queue_init(4, 0)
@@ -59,26 +62,29 @@ do
     assert(ring:submit() == 0)
   end
   assert(tostring(escaped):find("closed"))
-end
+end)
 
 -- The metatable is protected; the wrong userdata is refused.
-do
+case("metatable", function()
   local ring = luring.queue_init(4, 0)
   assert(getmetatable(ring) == "luring.Ring is not accessible")
   helper.raises("luring.Ring expected", luring.submit, io.stdout)
   helper.raises("luring.Ring expected", luring.submit, nil)
   ring:close()
-end
+end)
 
 -- Constants.
-assert(luring.setup.SQPOLL == 2)
-assert(luring.setup.DEFER_TASKRUN == 1 << 13)
-assert(luring.errno.EAGAIN == 11 and luring.errno.ECANCELED == 125)
-assert(luring.msg.NOSIGNAL > 0 and luring.sock.CLOEXEC > 0)
+case("constants", function()
+  assert(luring.setup.SQPOLL == 2)
+  assert(luring.setup.DEFER_TASKRUN == 1 << 13)
+  assert(luring.errno.EAGAIN == 11 and luring.errno.ECANCELED == 125)
+  assert(luring.msg.NOSIGNAL > 0 and luring.sock.CLOEXEC > 0)
+end)
 
 -- strerror takes either sign.
-assert(luring.strerror(2) == luring.strerror(-2))
-assert(luring.strerror(-luring.errno.ENOENT):find("No such file"))
+case("strerror", function()
+  assert(luring.strerror(2) == luring.strerror(-2))
+  assert(luring.strerror(-luring.errno.ENOENT):find("No such file"))
+end)
 
-helper.cleanup()
-print("ok")
+helper.run_cases(cases)

@@ -5,6 +5,9 @@
 local luring = require "luring"
 local helper = require "helper"
 
+local cases = {}
+local function case(name, fn) cases[#cases + 1] = { name, fn } end
+
 local devnull = luring.open_file("/dev/null", "w")
 assert(devnull >= 0)
 
@@ -27,7 +30,7 @@ local function tally()
 end
 
 -- Case 31: a callback raising in the middle of a batch.
-do
+case("case31_callback_errors", function()
   local r = luring.queue_init(8, 0)
   local calls, hit = tally()
   local errtab = { code = 1 }
@@ -127,11 +130,11 @@ do
   assert(grown < 64, ("Lua heap grew by %.1f KiB over %d failing rounds"):format(grown, rounds))
   assert(tostring(r):find(" 0 in flight"), tostring(r))
   r:close()
-end
+end)
 
 -- Case 32: callbacks that never call cqe_seen. Each runs once, every do_cqes returns,
 -- and the ring keeps its capacity.
-do
+case("case32_no_cqe_seen", function()
   local r = luring.queue_init(256, 0)
   local total = 100000
   local seen = {}
@@ -166,10 +169,10 @@ do
   assert(luring.submit_and_wait(r, 256) == 256)
   assert(luring.do_cqes(r) == 256 and count() == 256)
   r:close()
-end
+end)
 
 -- Case 33: cqe_seen twice, stale, foreign, or not a cqe at all.
-do
+case("case33_bad_cqe_seen", function()
   local rA = luring.queue_init(8, 0)
   local rB = luring.queue_init(8, 0)
   local calls, hit = tally()
@@ -222,10 +225,10 @@ do
   rB:close()
   helper.raises("closed ring", luring.cqe_seen, rB, saved)
   rA:close()
-end
+end)
 
 -- Case 34: work started from inside a callback.
-do
+case("case34_reentrancy", function()
   -- Submitting from a callback.
   local r = luring.queue_init(8, 0)
   local calls, hit = tally()
@@ -394,11 +397,11 @@ do
   luring.do_cqes(r)
   assert(luring.do_cqes(r) == 0)
   r:close()
-end
+end)
 
 -- Case 35: coroutine.yield inside a callback raises the documented error out of
 -- do_cqes; the completion is consumed and the others are delivered exactly once.
-do
+case("case35_yield", function()
   local r = luring.queue_init(128, 0)
   local seen = {}
   for i = 1, 100 do
@@ -444,10 +447,10 @@ do
   assert(driver() == "done")
   assert(#got == 3 and got[1] == 3 and got[3] == 3)
   r:close()
-end
+end)
 
 -- Case 38: do_cqes never blocks and returns the number of completions handled.
-do
+case("case38_return_value", function()
   local r = luring.queue_init(8, 0)
   local t0 = now()
   for _ = 1, 1000 do assert(luring.do_cqes(r) == 0) end
@@ -475,7 +478,6 @@ do
   r:close()
   client:close()
   peer:close()
-end
+end)
 
-helper.cleanup()
-print("ok")
+helper.run_cases(cases)

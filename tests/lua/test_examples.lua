@@ -5,8 +5,11 @@
 local luring = require "luring"
 local helper = require "helper"
 
+local cases = {}
+local function case(name, fn) cases[#cases + 1] = { name, fn } end
+
 -- example/example.lua: write a file, read it back.
-do
+case("file_example", function()
   local ring = luring.queue_init(4, 0)
   local path = helper.tmpname()
   local fd = luring.open_file(path, "w+")
@@ -28,12 +31,12 @@ do
   luring.do_cqes(ring)
   -- luring 0.1 handed over all 4096 bytes of the buffer here.
   assert(result == 12 and data == "Hello World!", data)
-end
+end)
 
 -- example/net.lua: a server accepts, receives a name and answers "Hello <name>!"; the
 -- client sends its name and receives the answer. luaposix made the sockets there;
 -- LuaSocket makes them here.
-do
+case("net_example", function()
   local socket = require "socket"
   local ring = luring.queue_init(64, 0)
   local server = assert(socket.bind("127.0.0.1", 0))
@@ -93,7 +96,6 @@ do
   luring.queue_exit(ring)
   client:close()
   server:close()
-end
+end)
 
-helper.cleanup()
-print("ok")
+helper.run_cases(cases)

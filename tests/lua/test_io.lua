@@ -3,7 +3,12 @@
 local luring = require "luring"
 local helper = require "helper"
 
-local ring = luring.queue_init(16, 0)
+local cases = {}
+local function case(name, fn) cases[#cases + 1] = { name, fn } end
+
+-- Each case makes its ring and closes it at the end (every case runs in its own process).
+local ring
+local function setup() ring = luring.queue_init(16, 0) end
 
 -- Runs one request made by `start(cb)` and returns its callback's arguments.
 local function one(start)
@@ -14,7 +19,8 @@ local function one(start)
 end
 
 -- read: exactly res bytes (a short read at EOF), "" at EOF, "" on errors.
-do
+case("read_exact", function()
+  setup()
   local path = helper.tmpname()
   local fd = luring.open_file(path, "w+")
   local text = string.rep("0123456789", 100)  -- 1000 bytes
@@ -40,10 +46,12 @@ do
     _, n, data = one(function(cb) return luring.read(ring, fd2, 4096, 0, cb) end)
     assert(n == 2 and data == "xy", data)
   end
-end
+  ring:close()
+end)
 
 -- Offsets: -1 means the file position, so two writes append; below -1 is refused.
-do
+case("offsets", function()
+  setup()
   local path = helper.tmpname()
   local fd = luring.open_file(path, "w+")
   local _, res = one(function(cb) return luring.write(ring, fd, "abc", -1, cb) end)
@@ -63,18 +71,22 @@ do
   assert(res == 4)
   local _, n, data = one(function(cb) return luring.read(ring, rfd, 100, 0, cb) end)
   assert(n == 4 and data == "pipe")
-end
+  ring:close()
+end)
 
 -- write accepts numbers as content (Lua's usual string coercion).
-do
+case("number_content", function()
+  setup()
   local path = helper.tmpname()
   local fd = luring.open_file(path, "w+")
   local _, res = one(function(cb) return luring.write(ring, fd, 12.5, 0, cb) end)
   assert(res == 4)
-end
+  ring:close()
+end)
 
 -- send/recv over loopback TCP: exactly what was sent.
-do
+case("send_recv", function()
+  setup()
   local client, peer = helper.tcp_pair()
   local cfd, pfd = client:getfd(), peer:getfd()
   local _, res = one(function(cb) return luring.send(ring, cfd, "hello", 0, cb) end)
@@ -92,7 +104,8 @@ do
   _, n, data = one(function(cb) return luring.recv(ring, pfd, 100, 0, cb) end)
   assert(n == 0 and data == "")
   peer:close()
-end
+  ring:close()
+end)
 
 -- accept: the new fd, close-on-exec, and the peer's full address as third argument.
 local function cloexec(fd)
@@ -103,7 +116,8 @@ local function cloexec(fd)
   return (tonumber(flags, 8) & tonumber("2000000", 8)) ~= 0
 end
 
-do
+case("accept", function()
+  setup()
   local socket = require "socket"
   -- IPv4
   local server = assert(socket.bind("127.0.0.1", 0))
@@ -168,10 +182,12 @@ do
   luring.accept(ring, 1000000, 0, function(_, res, addr) got_fd, peer = res, addr end)
   helper.run_until(ring, function() return got_fd ~= nil end)
   assert(got_fd == -luring.errno.EBADF and peer == nil)
-end
+  ring:close()
+end)
 
 -- open_file: the modes of luring 0.1's README, -errno on failure, close-on-exec.
-do
+case("open_file", function()
+  setup()
   local path = helper.tmpname()
   local fd = luring.open_file(path)  -- default "w": read/write, create, keep content
   assert(fd >= 0 and cloexec(fd))
@@ -206,10 +222,11 @@ do
   local stat = io.popen("stat -c %a " .. p3):read("l")
   local umask = tonumber(io.popen("sh -c umask"):read("l"), 8)
   assert(tonumber(stat, 8) == (tonumber("664", 8) & ~umask), stat)
-end
+  ring:close()
+end)
 
 -- fd 0 is a valid answer (luring 0.1 called it a failure): run with stdin closed.
-do
+case("fd_zero", function()
   local script = helper.tmpname()
   local f = assert(io.open(script, "w"))
   f:write(([[
@@ -221,8 +238,6 @@ do
   f:close()
   local ok, _, code = os.execute("lua5.4 " .. script .. " <&-")
   assert(ok and code == 0, "open_file did not return fd 0 with stdin closed: " .. tostring(code))
-end
+end)
 
-ring:close()
-helper.cleanup()
-print("ok")
+helper.run_cases(cases)

@@ -9,6 +9,9 @@ local helper = require "helper"
 local have_uv, uv = pcall(require, "luv")
 if not have_uv then helper.skip("lua-luv is needed for socket pairs and raw descriptors") end
 
+local cases = {}
+local function case(name, fn) cases[#cases + 1] = { name, fn } end
+
 local devnull = luring.open_file("/dev/null", "w")
 assert(devnull >= 0)
 
@@ -79,7 +82,7 @@ end
 
 -- Case 21: queue_exit with recv and read requests in flight, then data arrives for
 -- every one of them. The kernel must not write it into buffers that were freed.
-do
+case("case21_exit_in_flight", function()
   local N = 64
   local fifo_paths = {}
   for i = 1, N do
@@ -146,11 +149,11 @@ do
     local rss_grown = helper.rss_kib() - rss_warm
     assert(rss_grown < 2048, ("resident memory grew by %d KiB over %d cycles"):format(rss_grown, cycles - 10))
   end
-end
+end)
 
 -- Case 22: queue_exit twice, with the ring's descriptor number reused in between, and
 -- the collector after that. The new file must not be closed by the ring.
-do
+case("case22_exit_twice", function()
   collectgarbage()
   collectgarbage()
   local before = {}
@@ -189,11 +192,11 @@ do
   f:close()
   r2:close()
   assert(uv.fs_close(fd))
-end
+end)
 
 -- Case 23: a ring collected with requests in flight. Its __gc cancels and reaps them
 -- (no callback runs), so data that arrives later stays in the socket.
-do
+case("case23_collected_in_flight", function()
   collectgarbage()
   collectgarbage()
   local baseline = helper.fd_count()
@@ -280,11 +283,11 @@ do
   assert(out == "end of script\n", out)
   assert(err == "", err)
   assert(elapsed < 2, ("the script took %.2f s to exit"):format(elapsed))
-end
+end)
 
 -- Case 25: create/destroy churn. Descriptors, the Lua heap and resident memory stay
 -- flat.
-do
+case("case25_churn", function()
   collectgarbage()
   collectgarbage()
   local baseline = helper.fd_count()
@@ -314,11 +317,11 @@ do
     local rss_grown = helper.rss_kib() - rss_warm
     assert(rss_grown < 2048, ("resident memory grew by %d KiB"):format(rss_grown))
   end
-end
+end)
 
 -- Case 30: the string given to write/send is the only copy, the collector runs and the
 -- allocator reuses memory while the kernel still has to read it.
-do
+case("case30_pinned_strings", function()
   -- 1 MiB of a pattern whose period (34) is no power of two, so shifted or reused
   -- memory cannot look right by accident.
   local function f(i)
@@ -400,7 +403,6 @@ do
   r:close()
   client:close()
   peer:close()
-end
+end)
 
-helper.cleanup()
-print("ok")
+helper.run_cases(cases)

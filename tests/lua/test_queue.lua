@@ -4,12 +4,15 @@
 local luring = require "luring"
 local helper = require "helper"
 
+local cases = {}
+local function case(name, fn) cases[#cases + 1] = { name, fn } end
+
 local devnull = luring.open_file("/dev/null", "w")
 local devzero = luring.open_file("/dev/zero", "r")
 
 -- Case 7: the fifth request on a 4-entry ring is nil, and a refused request retains
 -- nothing: no callback, no string, no slot.
-do
+case("case7_full_sq", function()
   local ring = luring.queue_init(4, 0)
   local cb, count = helper.counter()
   for _ = 1, 4 do assert(luring.write(ring, devnull, "x", 0, cb)) end
@@ -33,11 +36,11 @@ do
   assert(luring.do_cqes(ring) == 8)
   assert(count() == 8)
   ring:close()
-end
+end)
 
 -- Case 11: 10,000 writes through a 4-entry ring (CQ 8) submitted without reaping: the
 -- kernel's overflow backlog is flushed and every callback runs exactly once.
-do
+case("case11_cq_overflow", function()
   local ring = luring.queue_init(4, 0)
   local seen = {}
   local total = 10000
@@ -84,11 +87,11 @@ do
   end
   assert(count == total)
   ring:close()
-end
+end)
 
 -- Case 37: memory stays flat over a few hundred thousand operations (writes, reads,
 -- with and without callbacks, 1% of callbacks raising).
-do
+case("case37_flat_memory", function()
   local ring = luring.queue_init(256, 0)
   local errors, done = 0, 0
   local function on_write() done = done + 1 end
@@ -133,7 +136,7 @@ do
   end
   assert(tostring(ring):find(" 0 in flight"), tostring(ring))
   ring:close()
-end
+end)
 
 -- Case 20: the task-work ring modes. Completions of a DEFER_TASKRUN ring only show up
 -- when the ring enters the kernel: do_cqes alone must find them.
@@ -157,11 +160,17 @@ local function fifo_roundtrip(flags, what)
   assert(got == "task work")
   ring:close()
 end
-fifo_roundtrip(luring.setup.SINGLE_ISSUER | luring.setup.DEFER_TASKRUN, "DEFER_TASKRUN")
-fifo_roundtrip(luring.setup.COOP_TASKRUN | luring.setup.TASKRUN_FLAG, "COOP_TASKRUN")
-fifo_roundtrip(luring.setup.COOP_TASKRUN | luring.setup.SINGLE_ISSUER, "COOP+SINGLE_ISSUER")
+case("case20_defer_taskrun", function()
+  fifo_roundtrip(luring.setup.SINGLE_ISSUER | luring.setup.DEFER_TASKRUN, "DEFER_TASKRUN")
+end)
+case("case20_coop_taskrun", function()
+  fifo_roundtrip(luring.setup.COOP_TASKRUN | luring.setup.TASKRUN_FLAG, "COOP_TASKRUN")
+end)
+case("case20_coop_single_issuer", function()
+  fifo_roundtrip(luring.setup.COOP_TASKRUN | luring.setup.SINGLE_ISSUER, "COOP+SINGLE_ISSUER")
+end)
 -- SQPOLL: the kernel thread submits; strings stay pinned until completion.
-do
+case("case20_sqpoll", function()
   local ok, ring = pcall(luring.queue_init, 8, { flags = luring.setup.SQPOLL, sq_thread_idle = 10 })
   if ok then
     local count = 0
@@ -177,11 +186,11 @@ do
   else
     print("note: SQPOLL not permitted here: " .. tostring(ring))
   end
-end
+end)
 
 -- Case 40: a descriptor closed (and its number reused) while its recv is in flight:
 -- the old request keeps its own file reference and never sees the new socket's data.
-do
+case("case40_fd_reuse", function()
   local ring = luring.queue_init(8, 0)
   local a1, a2 = helper.tcp_pair()
   local old_fd = a2:getfd()
@@ -197,7 +206,6 @@ do
   assert(b2:receive(18) == "for the new socket")  -- the data went where it belongs
   ring:close()  -- cancels the old recv cleanly
   a1:close(); b1:close(); b2:close()
-end
+end)
 
-helper.cleanup()
-print("ok")
+helper.run_cases(cases)

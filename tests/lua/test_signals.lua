@@ -4,6 +4,9 @@
 local luring = require "luring"
 local helper = require "helper"
 
+local cases = {}
+local function case(name, fn) cases[#cases + 1] = { name, fn } end
+
 -- Wall-clock seconds.
 local now
 do
@@ -70,7 +73,7 @@ end
 -- if the wait were retried on EINTR the child would hang until the watchdog kills it.
 -- Both with the recv submitted by the waiting call itself (the kernel then returns
 -- the submitted count) and submitted before (the wait alone: -EINTR).
-for _, submit_first in ipairs({ false, true }) do
+local function sigint_during_wait(submit_first)
   local status, out, err = interrupt_child(([[
     local luring = require "luring"
     local helper = require "helper"
@@ -88,10 +91,12 @@ for _, submit_first in ipairs({ false, true }) do
   assert(err:find("interrupted!", 1, true), "stderr: " .. err)
   assert(out == "ready\n", out)
 end
+case("case15_sigint_wait", function() sigint_during_wait(false) end)
+case("case15_sigint_wait_submitted", function() sigint_during_wait(true) end)
 
 -- The interrupted wait leaves the ring consistent: the recv is still in flight, and
 -- completes exactly once when data arrives.
-do
+case("case15_ring_consistent", function()
   local status, out, err = interrupt_child([[
     local luring = require "luring"
     local helper = require "helper"
@@ -119,7 +124,7 @@ do
   ]])
   assert(status == 0, ("status %d, stderr: %s"):format(status, err))
   assert(out == "ready\nrecovered\n", out)
-end
+end)
 
 -- Runs fn, but sends this process SIGINT if it is still running after `seconds`: the
 -- interpreter then raises "interrupted!" in place of hanging until meson's timeout.
@@ -138,7 +143,7 @@ local function within(seconds, what, fn)
 end
 
 -- Case 39: wait_nr that can never be satisfied.
-do
+case("case39_wait_nr", function()
   local r = luring.queue_init(8, 0)
   helper.raises("bad argument #2 to", luring.submit_and_wait, r, -1)
   helper.raises("bad argument #2 to", luring.submit_and_wait, r, math.mininteger)
@@ -187,7 +192,6 @@ do
   assert(now() - t0 < 1)
   assert(luring.do_cqes(r) == 1)
   r:close()
-end
+end)
 
-helper.cleanup()
-print("ok")
+helper.run_cases(cases)
