@@ -115,8 +115,7 @@ const Constant kSockFlags[] = {
     {nullptr, 0},
 };
 
-// The functions that take a ring, each registered with the Ring metatable as upvalue 1
-// (see check_ring): in the module table, and as the ring's methods.
+// The functions that take a ring: in the module table, and as the ring's methods.
 const luaL_Reg kRingFunctions[] = {
     {"queue_exit", queue_exit},
     {"submit", submit},
@@ -154,9 +153,7 @@ extern "C" __attribute__((visibility("default"))) int luaopen_luring(lua_State* 
     // The metatable; __index is the method table.
     luaL_newmetatable(L, kRingMeta);
     luaL_setfuncs(L, kMeta, 0);
-    lua_newtable(L);
-    lua_pushvalue(L, -2);
-    luaL_setfuncs(L, kRingFunctions, 1);
+    luaL_newlib(L, kRingFunctions);
     lua_getfield(L, -1, "queue_exit");
     lua_setfield(L, -2, "close");  // ring:close() is queue_exit
     lua_setfield(L, -2, "__index");
@@ -164,10 +161,8 @@ extern "C" __attribute__((visibility("default"))) int luaopen_luring(lua_State* 
     lua_setfield(L, -2, "__metatable");
     const int meta = lua_gettop(L);
 
-    lua_newtable(L);
-    lua_pushvalue(L, meta);
-    luaL_setfuncs(L, kRingFunctions, 1);
-    lua_pushvalue(L, meta);
+    luaL_newlib(L, kRingFunctions);
+    lua_pushvalue(L, meta);  // queue_init gives new rings this metatable
     lua_pushcclosure(L, queue_init, 1);
     lua_setfield(L, -2, "queue_init");
     lua_pushcfunction(L, open_file);

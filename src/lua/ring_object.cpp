@@ -18,6 +18,7 @@
 namespace luring::lua {
 
 unsigned g_fork_generation = 0;
+const char kRingTag = 0;
 
 namespace {
 
@@ -103,22 +104,22 @@ bool drain(LuaRing* r) {
 
 }  // namespace
 
-LuaRing* check_ring(lua_State* L, int arg) {
-    void* p = lua_touserdata(L, arg);
-    if (p != nullptr && lua_getmetatable(L, arg) != 0) {
-        bool ours = lua_rawequal(L, -1, lua_upvalueindex(1)) != 0;
-        lua_pop(L, 1);
-        if (ours) {
-            auto* r = static_cast<LuaRing*>(p);
-            if (r->closed || r->closing) luaL_argerror(L, arg, "attempt to use a closed ring");
-            if (r->fork_generation != g_fork_generation) {
-                luaL_argerror(L, arg, "ring used after fork (it belongs to the parent process)");
-            }
-            return r;
-        }
+LuaRing* to_ring(lua_State* L, int arg) {
+    if (lua_type(L, arg) != LUA_TUSERDATA || lua_rawlen(L, arg) != sizeof(LuaRing)) {
+        return nullptr;
     }
-    luaL_typeerror(L, arg, kRingMeta);
-    return nullptr;
+    auto* r = static_cast<LuaRing*>(lua_touserdata(L, arg));
+    return r->tag == &kRingTag ? r : nullptr;
+}
+
+LuaRing* check_ring(lua_State* L, int arg) {
+    LuaRing* r = to_ring(L, arg);
+    if (r == nullptr) luaL_typeerror(L, arg, kRingMeta);
+    if (r->closed || r->closing) luaL_argerror(L, arg, "attempt to use a closed ring");
+    if (r->fork_generation != g_fork_generation) {
+        luaL_argerror(L, arg, "ring used after fork (it belongs to the parent process)");
+    }
+    return r;
 }
 
 void close_ring(lua_State* L, LuaRing* r, int idx) {
@@ -187,6 +188,7 @@ int queue_init(lua_State* L) {
     // The userdata starts closed, so a failed init leaves a harmless object to collect.
     auto* r = static_cast<LuaRing*>(lua_newuserdatauv(L, sizeof(LuaRing), 1));
     new (r) LuaRing{};
+    r->tag = &kRingTag;
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_setmetatable(L, -2);
     lua_createtable(L, 128, 0);
@@ -214,13 +216,9 @@ int queue_init(lua_State* L) {
 
 // luring.queue_exit(ring): idempotent; a closed ring is fine here.
 int queue_exit(lua_State* L) {
-    void* p = lua_touserdata(L, 1);
-    if (p == nullptr || lua_getmetatable(L, 1) == 0 ||
-        lua_rawequal(L, -1, lua_upvalueindex(1)) == 0) {
-        return luaL_typeerror(L, 1, kRingMeta);
-    }
-    lua_pop(L, 1);
-    close_ring(L, static_cast<LuaRing*>(p), 1);
+    LuaRing* r = to_ring(L, 1);
+    if (r == nullptr) return luaL_typeerror(L, 1, kRingMeta);
+    close_ring(L, r, 1);
     return 0;
 }
 
