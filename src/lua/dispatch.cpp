@@ -92,7 +92,7 @@ void handle(lua_State* L, LuaRing* r, const uring::Cqe& cqe) {
     lua_rawgeti(L, kRefsIdx, cb_key);
     lua_pushnil(L);
     lua_rawseti(L, kRefsIdx, cb_key);
-    if (kind == Kind::write || kind == Kind::send) {
+    if (slot.pinned) {
         lua_pushnil(L);
         lua_rawseti(L, kRefsIdx, cb_key + 1);
     }

@@ -3,10 +3,13 @@
 //
 // Order inside each: every argument check, then the slot, its buffer and the Lua refs
 // (each of which may raise), and only then the SQE, so a raised error never leaves a
-// half-made request and a full queue (nil) retains nothing.
+// half-made request and a full queue (nil) retains nothing. What the kernel reads for
+// write/send (a copy of a small string, or the string itself, pinned) and what it
+// writes for read/recv/accept (the slot's buffer) live until the completion is handled.
 #include <sys/socket.h>
 
 #include <climits>
+#include <cstring>
 
 #include "module.hpp"
 #include "prep.hpp"
@@ -27,6 +30,7 @@ uring::Sqe* begin(lua_State* L, LuaRing* r, bool has_cb, int cb_arg, int pin_arg
         luaL_error(L, "not enough memory for a %u-byte buffer", buf_size);
     }
     const lua_Integer key = 2 * static_cast<lua_Integer>(i) + 1;
+    r->requests[i].pinned = pin_arg != 0;
     if (has_cb || pin_arg != 0) {
         lua_getiuservalue(L, 1, kRefsUservalue);
         // The string first: if storing the callback then fails (out of memory), no
@@ -57,6 +61,28 @@ int finish(lua_State* L, LuaRing* r, uring::Sqe* sqe, std::uint32_t slot, Kind k
 int queue_full(lua_State* L) {
     lua_pushnil(L);
     return 1;
+}
+
+// Contents up to this size are copied into the slot's buffer: a copy of a small string
+// costs less than pinning it in the refs table and unpinning it at completion. Larger
+// ones are pinned, never copied.
+constexpr std::size_t kCopyMax = 1024;
+
+// Queues the write or send of the string at argument 3, copied or pinned. Returns the SQE
+// with `*out` pointing at bytes that live until completion, or nullptr (queue full).
+uring::Sqe* begin_output(lua_State* L, LuaRing* r, bool has_cb, const char* data,
+                         std::size_t len, const char** out, std::uint32_t& slot) {
+    const bool copy = len <= kCopyMax;
+    uring::Sqe* sqe = begin(L, r, has_cb, 5, copy ? 0 : 3, copy,
+                            static_cast<std::uint32_t>(copy ? len : 0), slot);
+    if (sqe == nullptr) return nullptr;
+    *out = data;
+    if (copy) {
+        char* buf = r->requests[slot].buf;
+        std::memcpy(buf, data, len);
+        *out = buf;
+    }
+    return sqe;
 }
 
 }  // namespace
@@ -112,11 +138,12 @@ int op_write(lua_State* L) {
     std::uint64_t off = check_offset(L, 4);
     bool has_cb = check_callback(L, 5);
     std::uint32_t slot = 0;
-    uring::Sqe* sqe = begin(L, r, has_cb, 5, 3, false, 0, slot);
+    const char* bytes = nullptr;
+    uring::Sqe* sqe = begin_output(L, r, has_cb, data, len, &bytes, slot);
     if (sqe == nullptr) return queue_full(L);
     // Longer writes are cut to the kernel's single-transfer maximum: res says how much.
     std::uint32_t n = len > kMaxTransfer ? kMaxTransfer : static_cast<std::uint32_t>(len);
-    uring::prep_write(*sqe, fd, data, n, off);
+    uring::prep_write(*sqe, fd, bytes, n, off);
     return finish(L, r, sqe, slot, Kind::write);
 }
 
@@ -157,10 +184,11 @@ int op_send(lua_State* L) {
     int flags = check_flags(L, 4);
     bool has_cb = check_callback(L, 5);
     std::uint32_t slot = 0;
-    uring::Sqe* sqe = begin(L, r, has_cb, 5, 3, false, 0, slot);
+    const char* bytes = nullptr;
+    uring::Sqe* sqe = begin_output(L, r, has_cb, data, len, &bytes, slot);
     if (sqe == nullptr) return queue_full(L);
     std::uint32_t n = len > kMaxTransfer ? kMaxTransfer : static_cast<std::uint32_t>(len);
-    uring::prep_send(*sqe, fd, data, n, flags);
+    uring::prep_send(*sqe, fd, bytes, n, flags);
     return finish(L, r, sqe, slot, Kind::send);
 }
 

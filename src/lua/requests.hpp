@@ -19,6 +19,7 @@ struct Slot {
     std::uint32_t generation = 1;  // so the first handle is not 0
     std::uint32_t next_free = 0;
     Kind kind = Kind::none;  // none while the slot is free
+    bool pinned = false;     // its string is held in the refs table until completion
     std::uint32_t buf_cap = 0;
     char* buf = nullptr;  // owned; kept across requests for reuse
 };
