@@ -38,7 +38,8 @@ constexpr const char* kUsage =
     "Usage: bench-run [--quick] [--rounds N] [--seconds S] [--warmup S] [--setup-flags N]\n"
     "                 [--file PATH] [WORKLOAD...]\n"
     "  WORKLOAD  write-small | read-4k | read-4k-depth | ping-pong-unix | ping-pong-tcp |\n"
-    "            nop | alloc | all (the default: the machine, then every one of these)\n"
+    "            setup-flags | nop | alloc | all (the default: the machine, then every one\n"
+    "            of these)\n"
     "Environment: LURING_BENCH_QUICK=1 is --quick (3 short rounds, for smoke runs).\n";
 
 // What one child printed and how it ended.
@@ -283,6 +284,54 @@ void run_program(Options& o, const char* name, bool with_plan) {
 
 void nop(Options& o) { run_program(o, "bench-nop", true); }
 void alloc(Options& o) { run_program(o, "bench-alloc", false); }
+// What the faster ring modes give: the Lua workloads with luring's rings set up with each
+// combination of the task-work flags, against C on liburing with default rings.
+void setup_flags(Options& o) {
+    if (int ret = ensure_data_file(o.file.c_str(), true); ret < 0) {
+        std::fprintf(stderr, "bench-run: %s: %s\n", o.file.c_str(), std::strerror(-ret));
+        o.failed = true;
+        return;
+    }
+    struct Mode {
+        const char* name;
+        std::uint32_t flags;  // IORING_SETUP_*
+    };
+    constexpr Mode kModes[] = {
+        {"default", 0},
+        {"SINGLE_ISSUER|DEFER_TASKRUN", 0x1000 | 0x2000},
+        {"SINGLE_ISSUER|DEFER_TASKRUN|TASKRUN_FLAG", 0x1000 | 0x2000 | 0x200},
+        {"COOP_TASKRUN|TASKRUN_FLAG", 0x100 | 0x200},
+        {"SINGLE_ISSUER|COOP_TASKRUN", 0x1000 | 0x100},
+    };
+    struct Workload {
+        const char* group;
+        const char* c_name;
+        const char* script;
+        std::vector<std::string> args;
+    };
+    const Workload workloads[] = {
+        {"write-small", "write-small", "write_small.lua", {"--batch", "32"}},
+        {"read-4k", "read-4k", "read_4k.lua", {"--batch", "32", "--file", o.file}},
+        {"ping-pong unix", "ping-pong", "ping_pong.lua", {"--transport", "unix"}},
+    };
+    std::vector<Entry> rows;
+    Options base = o;
+    base.setup_flags = 0;
+    for (const Workload& w : workloads) {
+        add_floor(rows, base, w.group, w.c_name, w.args);
+        for (const Mode& m : kModes) {
+            Options with = o;
+            with.setup_flags = m.flags;
+            rows.push_back(lua_entry(with, w.group, std::string("Lua, luring, ") + m.name,
+                                     w.script, "luring", w.args));
+        }
+    }
+    run_table(base, "ring setup flags",
+              "write-small, read-4k and ping-pong (unix) through luring rings set up with "
+              "each task-work mode (queue_init's flags), C rings with none",
+              "workload", "op", rows);
+}
+
 void ping_pong_unix(Options& o) { ping_pong(o, "unix"); }
 void ping_pong_tcp(Options& o) { ping_pong(o, "tcp"); }
 
@@ -298,6 +347,7 @@ constexpr Step kSteps[] = {
     {"read-4k-depth", read_4k_depth},
     {"ping-pong-unix", ping_pong_unix},
     {"ping-pong-tcp", ping_pong_tcp},
+    {"setup-flags", setup_flags},
     {"alloc", alloc},
 };
 
