@@ -9,9 +9,11 @@
 #include <sys/un.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 
 #include "module.hpp"
+#include "sys.hpp"
 
 namespace luring::lua {
 
@@ -22,12 +24,25 @@ constexpr int kRingIdx = 1;
 constexpr int kRefsIdx = 2;
 
 // Light userdata tokens stand for CQEs in callbacks: a tag, the ring's serial and a
-// sequence number. Nothing points anywhere, so a kept token can never dangle.
-constexpr std::uint64_t kTokenTag = 0x4cULL << 56;
+// sequence number, packed into a pointer-sized word. Nothing points anywhere, so a kept
+// token can never dangle.
+#if UINTPTR_MAX > 0xffff'ffffU
+constexpr int kSerialShift = 32;
+constexpr std::uintptr_t kSerialMask = 0xff'ffff;  // 24 bits of serial, 32 of sequence
+constexpr std::uint32_t kSeqMask = 0xffff'ffffU;
+#else
+constexpr int kSerialShift = 16;
+constexpr std::uintptr_t kSerialMask = 0xff;  // 32-bit hosts: 8 bits of serial, 16 of sequence
+constexpr std::uint32_t kSeqMask = 0xffff;
+#endif
+constexpr int kTagShift = sizeof(std::uintptr_t) * 8 - 8;
+constexpr std::uintptr_t kTokenTag = std::uintptr_t{0x4c} << kTagShift;
+constexpr std::uintptr_t kTagMask = std::uintptr_t{0xff} << kTagShift;
 
-std::uint64_t make_token(LuaRing* r) {
-    r->cqe_seq = r->cqe_seq == 0xffff'ffffU ? 1 : r->cqe_seq + 1;
-    return kTokenTag | std::uint64_t{r->serial & 0xff'ffffU} << 32 | r->cqe_seq;
+std::uintptr_t make_token(LuaRing* r) {
+    r->cqe_seq = (r->cqe_seq + 1) & kSeqMask;
+    if (r->cqe_seq == 0) r->cqe_seq = 1;
+    return kTokenTag | (r->serial & kSerialMask) << kSerialShift | r->cqe_seq;
 }
 
 // Message handler: string errors get a traceback; other values stay as they are, so a
@@ -88,35 +103,47 @@ void handle(lua_State* L, LuaRing* r, const uring::Cqe& cqe) {
     const lua_Integer cb_key = 2 * static_cast<lua_Integer>(i) + 1;
 
     // Take the callback and unpin the string, then end the request: from here on the
-    // completion is consumed, whatever happens below.
+    // completion is consumed, whatever happens below. Only keys that hold a value are
+    // cleared: storing nil there never allocates, so none of this can raise.
     lua_rawgeti(L, kRefsIdx, cb_key);
-    lua_pushnil(L);
-    lua_rawseti(L, kRefsIdx, cb_key);
+    const bool has_cb = !lua_isnil(L, -1);
+    if (has_cb) {
+        lua_pushnil(L);
+        lua_rawseti(L, kRefsIdx, cb_key);
+    }
     if (slot.pinned) {
         lua_pushnil(L);
         lua_rawseti(L, kRefsIdx, cb_key + 1);
+        slot.pinned = false;
     }
-    r->requests.finish(i);  // the slot's buffer stays readable until the next acquire
+    // What the callback gets from the slot's buffer is bounded or copied out now: once
+    // Lua runs (a GC step can call a __gc finalizer that queues I/O), the slot may be
+    // reused and its buffer replaced.
+    std::uint32_t n = cqe.res > 0 ? static_cast<std::uint32_t>(cqe.res) : 0;
+    if (n > slot.len) n = slot.len;  // exactly res bytes, never more than were asked for
+    AcceptAddr peer;
+    if (kind == Kind::accept && cqe.res >= 0) peer = *reinterpret_cast<const AcceptAddr*>(slot.buf);
+    r->requests.finish(i);
     ++r->handled;
 
-    if (lua_isnil(L, -1)) {
+    if (!has_cb) {
         lua_pop(L, 1);
+        // Nobody can ever learn an accepted descriptor without a callback: close it.
+        if (kind == Kind::accept && cqe.res >= 0) uring::sys::close(cqe.res);
         r->requests.trim(i);
         return;
     }
-    const std::uint64_t token = make_token(r);
-    lua_pushlightuserdata(L, reinterpret_cast<void*>(static_cast<std::uintptr_t>(token)));
+    const std::uintptr_t token = make_token(r);
+    lua_pushlightuserdata(L, reinterpret_cast<void*>(token));
     lua_pushinteger(L, cqe.res);
     int nargs = 2;
     if (kind == Kind::read || kind == Kind::recv) {
-        // Exactly res bytes: never the uninitialised rest of the buffer.
-        std::uint32_t n = cqe.res > 0 ? static_cast<std::uint32_t>(cqe.res) : 0;
-        if (n > slot.buf_cap) n = slot.buf_cap;
+        // lua_pushlstring copies the bytes before it can run a GC step.
         lua_pushlstring(L, slot.buf, n);
         nargs = 3;
     } else if (kind == Kind::accept) {
         if (cqe.res >= 0) {
-            push_peer(L, *reinterpret_cast<const AcceptAddr*>(slot.buf));
+            push_peer(L, peer);
         } else {
             lua_pushnil(L);
         }
@@ -124,7 +151,7 @@ void handle(lua_State* L, LuaRing* r, const uring::Cqe& cqe) {
     }
     r->requests.trim(i);
 
-    const std::uint64_t outer = r->current_cqe;
+    const std::uintptr_t outer = r->current_cqe;
     r->current_cqe = token;
     lua_call(L, nargs, 0);  // an error unwinds to do_cqes, which restores current_cqe
     r->current_cqe = outer;
@@ -182,7 +209,7 @@ int do_cqes(lua_State* L) {
     LuaRing* r = check_ring(L, 1);
     lua_settop(L, 1);
     lua_pushcfunction(L, add_traceback);  // 2: message handler; 3: the first error
-    const std::uint64_t entry_cqe = r->current_cqe;
+    const std::uintptr_t entry_cqe = r->current_cqe;
     const lua_Integer outer_handled = r->handled;  // a nested do_cqes counts its own
     r->handled = 0;
     ++r->dispatch_depth;
@@ -221,9 +248,9 @@ int do_cqes(lua_State* L) {
 int cqe_seen(lua_State* L) {
     LuaRing* r = check_ring(L, 1);
     if (lua_type(L, 2) != LUA_TLIGHTUSERDATA) return luaL_typeerror(L, 2, "cqe");
-    auto token = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(lua_touserdata(L, 2)));
-    if ((token & (0xffULL << 56)) != kTokenTag) return luaL_argerror(L, 2, "not a cqe");
-    if (((token >> 32) & 0xff'ffffU) != (r->serial & 0xff'ffffU)) {
+    const auto token = reinterpret_cast<std::uintptr_t>(lua_touserdata(L, 2));
+    if ((token & kTagMask) != kTokenTag) return luaL_argerror(L, 2, "not a cqe");
+    if (((token >> kSerialShift) & kSerialMask) != (r->serial & kSerialMask)) {
         return luaL_argerror(L, 2, "cqe belongs to another ring");
     }
     if (token != r->current_cqe) {

@@ -76,8 +76,6 @@ const Constant kSetupFlags[] = {
     {"SQ_AFF", uring::setup::sq_aff},
     {"CQSIZE", uring::setup::cqsize},
     {"CLAMP", uring::setup::clamp},
-    {"ATTACH_WQ", uring::setup::attach_wq},
-    {"R_DISABLED", uring::setup::r_disabled},
     {"SUBMIT_ALL", uring::setup::submit_all},
     {"COOP_TASKRUN", uring::setup::coop_taskrun},
     {"TASKRUN_FLAG", uring::setup::taskrun_flag},
@@ -105,8 +103,7 @@ const Constant kErrno[] = {
 
 const Constant kMsgFlags[] = {
     {"DONTWAIT", MSG_DONTWAIT}, {"NOSIGNAL", MSG_NOSIGNAL}, {"PEEK", MSG_PEEK},
-    {"WAITALL", MSG_WAITALL},   {"MORE", MSG_MORE},         {"TRUNC", MSG_TRUNC},
-    {nullptr, 0},
+    {"WAITALL", MSG_WAITALL},   {"MORE", MSG_MORE},         {nullptr, 0},
 };
 
 const Constant kSockFlags[] = {

@@ -42,7 +42,7 @@ struct LuaRing {
     uring::Cqe pending[kBatch];
     std::uint32_t pending_head = 0;
     std::uint32_t pending_count = 0;
-    std::uint64_t current_cqe = 0;  // token of the CQE whose callback is running
+    std::uintptr_t current_cqe = 0;  // token of the CQE whose callback is running
     std::uint32_t cqe_seq = 0;
     std::uint32_t serial = 0;  // tells rings apart in cqe tokens
     unsigned fork_generation = 0;
@@ -60,8 +60,10 @@ extern unsigned g_fork_generation;
 extern const char kRingTag;
 
 // The ring at `arg`, or nullptr if it is something else: a full userdata of exactly our
-// size carrying kRingTag. As safe as comparing metatables (luaL_checkudata), for a third
-// of the cost on every call (no metatable pushed, compared and popped).
+// size carrying kRingTag. Lua code cannot make such a block; only a C library that lets
+// Lua write raw bytes into a userdata could forge one (and such a library can corrupt any
+// memory anyway). A third of the cost of comparing metatables (luaL_checkudata) on every
+// call: no metatable pushed, compared and popped.
 LuaRing* to_ring(lua_State* L, int arg);
 
 // The ring at `arg`, open and owned by this process; otherwise raises

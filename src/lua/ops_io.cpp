@@ -30,13 +30,13 @@ uring::Sqe* begin(lua_State* L, LuaRing* r, bool has_cb, int cb_arg, int pin_arg
         luaL_error(L, "not enough memory for a %u-byte buffer", buf_size);
     }
     const lua_Integer key = 2 * static_cast<lua_Integer>(i) + 1;
-    r->requests[i].pinned = pin_arg != 0;
     if (has_cb || pin_arg != 0) {
         lua_getiuservalue(L, 1, kRefsUservalue);
         // The string first: if storing the callback then fails (out of memory), no
-        // callback is left behind for the slot's next request to run by mistake; a
-        // stray pin is only dropped at that request's completion.
+        // callback is left behind for the slot's next request to run by mistake, and the
+        // sticky `pinned` makes that request's completion drop the stray pin.
         if (pin_arg != 0) {
+            r->requests[i].pinned = true;
             lua_pushvalue(L, pin_arg);
             lua_rawseti(L, -2, key + 1);
         }
@@ -157,6 +157,7 @@ int op_read(lua_State* L) {
     std::uint32_t slot = 0;
     uring::Sqe* sqe = begin(L, r, has_cb, 5, 0, true, size, slot);
     if (sqe == nullptr) return queue_full(L);
+    r->requests[slot].len = size;
     uring::prep_read(*sqe, fd, r->requests[slot].buf, size, off);
     return finish(L, r, sqe, slot, Kind::read);
 }
@@ -167,10 +168,14 @@ int op_recv(lua_State* L) {
     int fd = check_fd(L, 2);
     std::uint32_t size = check_size(L, 3);
     int flags = check_flags(L, 4);
+    // With MSG_TRUNC the kernel reports the full length but copies at most `size` bytes
+    // (UDP) or nothing at all (TCP): there would be no data to hand over for `res`.
+    luaL_argcheck(L, (flags & MSG_TRUNC) == 0, 4, "MSG_TRUNC is not supported");
     bool has_cb = check_callback(L, 5);
     std::uint32_t slot = 0;
     uring::Sqe* sqe = begin(L, r, has_cb, 5, 0, true, size, slot);
     if (sqe == nullptr) return queue_full(L);
+    r->requests[slot].len = size;
     uring::prep_recv(*sqe, fd, r->requests[slot].buf, size, flags);
     return finish(L, r, sqe, slot, Kind::recv);
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "requests.hpp"
 
+#include <cassert>
 #include <cstdlib>
 #include <new>
 
@@ -43,7 +44,10 @@ bool Requests::reserve_buffer(std::uint32_t i, std::uint32_t size) noexcept {
 
 std::uint64_t Requests::start(std::uint32_t i, Kind kind) noexcept {
     Slot& s = slots_[i];
-    free_head_ = s.next_free;  // i is the head: acquire() returned it
+    // i is the head: acquire() returned it, and nothing between the two can run Lua code
+    // that would acquire another slot (no GC step, hence no finalizer, in between).
+    assert(i == free_head_);
+    free_head_ = s.next_free;
     s.next_free = kNone;
     s.kind = kind;
     ++in_flight_;

@@ -13,13 +13,16 @@
 
 namespace luring::lua {
 
-enum class Kind : std::uint8_t { none, write, read, recv, send, accept, nop };
+enum class Kind : std::uint8_t { none, write, read, recv, send, accept };
 
 struct Slot {
     std::uint32_t generation = 1;  // so the first handle is not 0
     std::uint32_t next_free = 0;
     Kind kind = Kind::none;  // none while the slot is free
-    bool pinned = false;     // its string is held in the refs table until completion
+    // refs[2*slot+2] may hold a string: cleared at the slot's next completion. Sticky
+    // until then, so even a pin left by a request that failed to start is dropped.
+    bool pinned = false;
+    std::uint32_t len = 0;  // read/recv: the size asked for; never hand out more
     std::uint32_t buf_cap = 0;
     char* buf = nullptr;  // owned; kept across requests for reuse
 };
@@ -32,10 +35,11 @@ public:
     // Buffers larger than this go back to the allocator when their request ends.
     static constexpr std::uint32_t kKeepBufferMax = 1U << 20;
 
+    // No destructor: the table lives in a Lua userdata, which is never destroyed, and is
+    // released by release_all() or deliberately abandoned (see close_ring).
     Requests() noexcept = default;
     Requests(const Requests&) = delete;
     Requests& operator=(const Requests&) = delete;
-    ~Requests() { release_all(); }
 
     // A free slot index, growing the table if needed; kNone when out of memory. The slot
     // stays free until start() marks it in flight, so an abandoned acquire needs no undo.

@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
@@ -14,6 +15,7 @@
 #include "module.hpp"
 #include "prep.hpp"
 #include "probe.hpp"
+#include "sys.hpp"
 
 namespace luring::lua {
 
@@ -22,7 +24,7 @@ const char kRingTag = 0;
 
 namespace {
 
-std::uint32_t g_next_serial = 1;
+std::atomic<std::uint32_t> g_next_serial{1};  // rings may be made in several threads
 
 // How long closing a ring waits for cancelled requests to come back before it leaks
 // their buffers instead of freeing them.
@@ -32,6 +34,15 @@ long now_ms() {
     timespec ts{};
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1000 + ts.tv_nsec / 1'000'000;
+}
+
+// Ends the request of a completion without calling back. An accepted connection is
+// closed: nobody will ever learn its descriptor.
+void end_silently(LuaRing* r, const uring::Cqe& cqe) {
+    std::uint32_t i = r->requests.find(cqe.user_data);
+    if (i == Requests::kNone) return;
+    if (r->requests[i].kind == Kind::accept && cqe.res >= 0) uring::sys::close(cqe.res);
+    r->requests.finish(i);
 }
 
 // Takes every available CQE and ends its request without calling back.
@@ -45,8 +56,7 @@ void reap_silently(LuaRing* r, bool& cancel_any_refused) {
                 if (batch[k].res == -EINVAL) cancel_any_refused = true;
                 continue;
             }
-            std::uint32_t i = r->requests.find(batch[k].user_data);
-            if (i != Requests::kNone) r->requests.finish(i);
+            end_silently(r, batch[k]);
         }
     }
 }
@@ -68,8 +78,7 @@ bool queue_cancel(LuaRing* r, std::uint64_t target, std::uint32_t flags) {
 bool drain(LuaRing* r) {
     // CQEs taken but not yet handled: their requests are done.
     for (std::uint32_t k = 0; k < r->pending_count; ++k) {
-        std::uint32_t i = r->requests.find(r->pending[r->pending_head + k].user_data);
-        if (i != Requests::kNone) r->requests.finish(i);
+        end_silently(r, r->pending[r->pending_head + k]);
     }
     r->pending_count = 0;
     if (r->requests.in_flight() == 0) return true;
@@ -180,6 +189,10 @@ int queue_init(lua_State* L) {
         luaL_argcheck(L, flags >= 0 && flags <= UINT32_MAX, 2, "flags out of range");
         p.flags = static_cast<std::uint32_t>(flags);
     }
+    // A disabled ring would need an enable call, and ATTACH_WQ another ring's fd: neither
+    // exists in this API, so refuse them instead of making a ring that cannot work.
+    luaL_argcheck(L, (p.flags & (uring::setup::r_disabled | uring::setup::attach_wq)) == 0, 2,
+                  "R_DISABLED and ATTACH_WQ are not supported");
     const lua_Integer max_entries = (p.flags & uring::setup::clamp) != 0 ? UINT32_MAX : 32768;
     luaL_argcheck(L, entries >= 1 && entries <= max_entries, 1,
                   (p.flags & uring::setup::clamp) != 0 ? "entries must be at least 1"
@@ -209,7 +222,7 @@ int queue_init(lua_State* L) {
         return luaL_error(L, "could not initialise queue: %s", reason);
     }
     r->closed = false;
-    r->serial = g_next_serial++;
+    r->serial = g_next_serial.fetch_add(1, std::memory_order_relaxed);
     r->fork_generation = g_fork_generation;
     return 1;
 }
@@ -253,7 +266,8 @@ int submit(lua_State* L) {
 int submit_and_wait(lua_State* L) {
     LuaRing* r = check_ring(L, 1);
     lua_Integer wait_nr = luaL_checkinteger(L, 2);
-    luaL_argcheck(L, wait_nr >= 0 && wait_nr <= UINT32_MAX, 2, "wait_nr must be >= 0");
+    luaL_argcheck(L, wait_nr >= 0 && wait_nr <= UINT32_MAX, 2,
+                  "wait_nr must be between 0 and 4294967295");
     // Never wait for completions that cannot come: at most the requests the kernel
     // still owes us (queued ones included: this call submits them), and at most what
     // the CQ can hold. Waiting with nothing outstanding returns at once.

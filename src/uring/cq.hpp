@@ -40,8 +40,8 @@ public:
         for (std::uint32_t i = 0; i < n; ++i) out[i] = cqes_[(head_ + i) & mask_];
         if (n != 0) {
             head_ += n;
-            // Release pairs with the kernel's acquire of khead: our CQE loads are done
-            // before it may reuse the slots.
+            // Release: our CQE loads are done before the kernel, reading khead (with
+            // READ_ONCE and a control dependency), may reuse the slots.
             atomics::store_release(khead_, head_);
         }
         return n;

@@ -118,9 +118,10 @@ int Ring::wait_cqes(std::uint32_t wait_nr, const KernelTimespec& timeout) noexce
 }
 
 // Before 5.11 there is no timeout argument to enter: queue a pure timer SQE tagged with
-// a reserved user_data and wait one CQE at a time until enough real CQEs are ready or
-// the timer's CQE shows up (liburing queue.c io_uring_wait_cqes_old does the same).
-// copy_cqes drops the reserved CQEs, including those of timers that fire later.
+// a reserved user_data, then wait one CQE at a time until enough real CQEs are ready or
+// the timer's CQE shows up. (liburing's io_uring_wait_cqes_old also uses a timer SQE,
+// with a count.) copy_cqes drops the reserved CQEs, including those of timers that fire
+// after we returned.
 int Ring::wait_cqes_fallback(std::uint32_t wait_nr, const KernelTimespec& timeout) noexcept {
     Sqe* sqe = get_sqe();
     if (sqe == nullptr) {
@@ -130,12 +131,15 @@ int Ring::wait_cqes_fallback(std::uint32_t wait_nr, const KernelTimespec& timeou
         if (sqe == nullptr) return -EBUSY;
     }
     const std::uint64_t tag = kReservedUserData | (++timeout_seq_ & 0xffff'ffff'ffffULL);
-    // The kernel copies the timespec while preparing the SQE, inside this enter.
-    prep_timeout(*sqe, &timeout, 0, 0);
+    // Our own copy of the timespec: the kernel reads it when it prepares the SQE, which
+    // under SQPOLL happens in the poller thread, possibly after we returned.
+    fallback_ts_ = timeout;
+    prep_timeout(*sqe, &fallback_ts_, 0, 0);
     sqe->user_data = tag;
-    int submitted = submit();
-    if (submitted < 0) return submitted;
-    submitted -= 1;  // our timer
+
+    int submitted = 0;  // by the enters below, the timer included
+    std::uint32_t last_ready = 0;
+    bool entered = false;
     for (;;) {
         const std::uint32_t ready = cq_.ready();
         std::uint32_t real = 0;
@@ -145,10 +149,20 @@ int Ring::wait_cqes_fallback(std::uint32_t wait_nr, const KernelTimespec& timeou
             if (ud < kReservedUserData) ++real;
             fired = fired || ud == tag;
         }
-        if (real >= wait_nr) return submitted;
-        if (fired) return submitted > 0 ? submitted : -ETIME;
-        int ret = sys::io_uring_enter(fd_.get(), 0, ready + 1, enter::getevents, nullptr, 0);
+        // The timer is the last SQE queued: it went in once nothing is left queued.
+        const int others = submitted - (sq_.ready() == 0 ? 1 : 0);
+        if (real >= wait_nr) return others;
+        if (fired) return others > 0 ? others : -ETIME;
+        // An enter that brought no CQE was cut short by a signal (the kernel returns 0
+        // rather than -EINTR when the CQ is not empty): let the caller see it.
+        if (entered && ready == last_ready) return others > 0 ? others : -EINTR;
+        // Each enter also submits whatever is still queued: a partial submit may have
+        // left the timer behind.
+        int ret = enter(ready + 1, 0, nullptr, 0);
         if (ret < 0) return ret;
+        submitted += ret;
+        last_ready = ready;
+        entered = true;
     }
 }
 

@@ -113,7 +113,6 @@ private:
     int enter(std::uint32_t wait_nr, std::uint32_t extra_flags, const void* arg,
               std::size_t argsz) noexcept;
     int wait_cqes_fallback(std::uint32_t wait_nr, const KernelTimespec& timeout) noexcept;
-    bool reserved_cqe_ready(std::uint64_t user_data) const noexcept;
 
     UniqueFd fd_;  // declared first, so it is closed after every mapping is gone
     Mapping sq_ring_;
@@ -123,6 +122,7 @@ private:
     CompletionQueue cq_;
     Params params_{};
     std::uint64_t timeout_seq_ = 0;  // for the wait fallback's reserved user_data
+    KernelTimespec fallback_ts_{};   // the wait fallback's timer, read by the kernel
 };
 
 // The hot path is inline: submitting and reaping are a few loads and stores plus, at

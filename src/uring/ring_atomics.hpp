@@ -18,8 +18,10 @@
 //   CQ: the kernel owns the tail, we own the head.
 //     - ACQUIRE-load ktail before reading CQEs. Pairs with the kernel's release store of
 //       the tail after writing the CQEs (io_commit_cqring).
-//     - Copy the CQEs out, then RELEASE-store khead once for the batch. Pairs with the
-//       kernel's acquire of the head before it overwrites those slots.
+//     - Copy the CQEs out, then RELEASE-store khead once for the batch, so our CQE loads
+//       are done before the kernel can see the slots as free. (The kernel reads the
+//       head with READ_ONCE and relies on a control dependency, its io_uring.c header
+//       comment says, rather than an acquire.)
 //
 //   Flags words (sq_flags, cq overflow counter, sq dropped counter) are read RELAXED:
 //   they are hints; the enter that follows, or the acquire of the CQ tail, orders the
@@ -49,10 +51,6 @@ inline Word load_relaxed(const Word* p) noexcept {
 
 inline void store_release(Word* p, Word v) noexcept {
     Ref(*p).store(v, std::memory_order_release);
-}
-
-inline void store_relaxed(Word* p, Word v) noexcept {
-    Ref(*p).store(v, std::memory_order_relaxed);
 }
 
 inline void fence_seq_cst() noexcept { std::atomic_thread_fence(std::memory_order_seq_cst); }

@@ -11,7 +11,7 @@ namespace luring::uring::sys {
 
 namespace detail {
 Faults g_faults;
-std::uint64_t g_enter_count = 0;
+std::atomic<std::uint64_t> g_enter_count{0};
 }  // namespace detail
 
 using detail::g_enter_count;
@@ -26,9 +26,11 @@ long check(long ret) noexcept { return ret < 0 ? -errno : ret; }
 
 Faults& faults() noexcept { return g_faults; }
 
-std::uint64_t enter_count() noexcept { return g_enter_count; }
+std::uint64_t enter_count() noexcept { return g_enter_count.load(std::memory_order_relaxed); }
 
+#if defined(__x86_64__) || defined(__aarch64__)
 static_assert(__NR_io_uring_enter == 426, "sys.hpp's raw_enter hard-codes the number");
+#endif
 
 int io_uring_setup(std::uint32_t entries, Params* p) noexcept {
     if (g_faults.setup_error != 0) return g_faults.setup_error;

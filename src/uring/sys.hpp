@@ -5,6 +5,7 @@
 // mix up the two conventions.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -44,7 +45,8 @@ std::uint64_t enter_count() noexcept;
 
 namespace detail {
 extern Faults g_faults;
-extern std::uint64_t g_enter_count;
+// Atomic: rings may live in several threads. Relaxed: a statistic, ordering nothing.
+extern std::atomic<std::uint64_t> g_enter_count;
 long enter_syscall(int fd, std::uint32_t to_submit, std::uint32_t min_complete,
                    std::uint32_t flags, const void* arg, std::size_t argsz) noexcept;
 
@@ -88,7 +90,7 @@ inline long raw_enter(int fd, std::uint32_t to_submit, std::uint32_t min_complet
 // Returns the number of SQEs consumed, or -errno.
 inline int io_uring_enter(int fd, std::uint32_t to_submit, std::uint32_t min_complete,
                           std::uint32_t flags, const void* arg, std::size_t argsz) noexcept {
-    ++detail::g_enter_count;
+    detail::g_enter_count.fetch_add(1, std::memory_order_relaxed);
     if (detail::g_faults.enter_error != 0) [[unlikely]] {
         int err = detail::g_faults.enter_error;
         detail::g_faults.enter_error = 0;

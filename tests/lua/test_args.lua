@@ -110,8 +110,9 @@ case("ranges", function()
                 luring.read, ring, fd, 1, 0, {})
   helper.raises("bad argument #3 to 'luring.write' (string expected, got table)",
                 luring.write, ring, fd, {}, 0)
-  helper.raises("bad argument #2 to 'luring.submit_and_wait' (wait_nr must be >= 0)",
-                luring.submit_and_wait, ring, -1)
+  helper.raises(
+    "bad argument #2 to 'luring.submit_and_wait' (wait_nr must be between 0 and 4294967295)",
+    luring.submit_and_wait, ring, -1)
   helper.raises("bad argument #2 to 'luring.cqe_seen' (cqe expected, got nil)",
                 luring.cqe_seen, ring, nil)
   helper.raises("cqe expected, got number", luring.cqe_seen, ring, 42)

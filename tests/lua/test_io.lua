@@ -240,4 +240,121 @@ case("fd_zero", function()
   assert(ok and code == 0, "open_file did not return fd 0 with stdin closed: " .. tostring(code))
 end)
 
+-- A __gc finalizer that runs during do_cqes (a GC step inside a Lua API call) and queues
+-- I/O reuses the slot of the accept being handled: the peer address must already have
+-- been copied out (ASan: heap-use-after-free in push_peer before the fix).
+case("accept_finalizer_reuses_slot", function()
+  setup()
+  local socket = require "socket"
+  local srv = assert(socket.tcp())
+  assert(srv:bind("127.0.0.1", 0))
+  assert(srv:listen(64))
+  local _, port = srv:getsockname()
+  local zero = luring.open_file("/dev/zero", "r")
+  local in_dispatch = false
+  local reused = 0
+  local finalizer_error
+  local bomb
+  local mt = { __gc = function()
+    if in_dispatch then
+      reused = reused + 1
+      -- Takes the just-freed slot. Protected, so that an error cannot end the chain of
+      -- finalizers unseen (errors in __gc are only warnings); it is checked below.
+      local ok, err = pcall(luring.read, ring, zero, 2 * 1024 * 1024, 0)
+      if not ok then finalizer_error = finalizer_error or tostring(err) end
+    end
+    bomb()
+  end }
+  bomb = function() setmetatable({}, mt) end
+  for _ = 1, 200 do bomb() end
+  collectgarbage("incremental", 0, 1000, 0)  -- a GC step at almost every allocation
+  local peers = 0
+  -- Until finalizers have run inside do_cqes a few times (they do within a few hundred
+  -- rounds with a GC step at every allocation), bounded.
+  while reused < 20 and peers < 20000 do
+    assert(luring.accept(ring, srv:getfd(), 0, function(_, res, peer)
+      assert(res >= 0 and peer.family == "inet" and peer.address == "127.0.0.1")
+      peers = peers + 1
+      require("testlib").close(res)
+    end))
+    luring.submit(ring)
+    local c = socket.tcp()
+    assert(c:connect("127.0.0.1", port))
+    luring.submit_and_wait(ring, 1)
+    in_dispatch = true
+    luring.do_cqes(ring)
+    in_dispatch = false
+    c:close()
+    luring.submit(ring)
+    while luring.do_cqes(ring) > 0 do end
+  end
+  collectgarbage("incremental", 200, 100)
+  bomb = function() end
+  assert(not finalizer_error, finalizer_error)
+  assert(reused >= 20, ("peers %d, slot reused %d times"):format(peers, reused))
+  srv:close()
+end)
+
+-- recv never hands over more than was asked for, nor another request's bytes:
+-- MSG_TRUNC (the kernel reports the full length, copies less or nothing) is refused.
+case("recv_no_trunc", function()
+  setup()
+  local client, peer = helper.tcp_pair()
+  helper.raises("bad argument #4 to 'luring.recv' (MSG_TRUNC is not supported)",
+                luring.recv, ring, peer:getfd(), 4, 0x20)
+  assert(luring.msg.TRUNC == nil)
+  -- Fill a slot's buffer with a secret, then a short recv on the same slot.
+  local path = helper.tmpname()
+  local fd = luring.open_file(path, "w+")
+  one(function(cb) return luring.write(ring, fd, string.rep("SECRET-", 500), 0, cb) end)
+  one(function(cb) return luring.read(ring, fd, 3500, 0, cb) end)
+  client:send("hello")
+  local _, n, data = one(function(cb) return luring.recv(ring, peer:getfd(), 4, 0, cb) end)
+  assert(n == 4 and data == "hell", data)
+  client:close()
+  peer:close()
+end)
+
+-- Closing a ring whose accepts completed unseen closes the accepted connections, and an
+-- accept without a callback does not leak its descriptor either.
+case("accept_no_fd_leak", function()
+  local socket = require "socket"
+  local srv = assert(socket.tcp())
+  assert(srv:bind("127.0.0.1", 0))
+  assert(srv:listen(64))
+  local _, port = srv:getsockname()
+  local clients = {}
+  for i = 1, 20 do
+    clients[i] = socket.tcp()
+    assert(clients[i]:connect("127.0.0.1", port))
+  end
+  local base = helper.fd_count()
+  for _ = 1, 10 do  -- completed, never handled, then the ring is closed
+    local r = luring.queue_init(8, 0)
+    assert(luring.accept(r, srv:getfd(), 0, function() error("never called") end))
+    assert(luring.submit_and_wait(r, 1) == 1)
+    luring.queue_exit(r)
+  end
+  assert(helper.fd_count() == base, ("fds %d -> %d"):format(base, helper.fd_count()))
+  local r = luring.queue_init(16, 0)
+  for _ = 1, 10 do assert(luring.accept(r, srv:getfd(), 0)) end  -- no callbacks
+  assert(luring.submit_and_wait(r, 10) == 10)
+  assert(luring.do_cqes(r) == 10)
+  r:close()
+  assert(helper.fd_count() == base, ("fds %d -> %d"):format(base, helper.fd_count()))
+  for _, c in ipairs(clients) do c:close() end
+  srv:close()
+end)
+
+-- Setup flags whose rings this API could not drive are refused up front.
+case("unusable_setup_flags", function()
+  helper.raises(
+    "bad argument #2 to 'luring.queue_init' (R_DISABLED and ATTACH_WQ are not supported)",
+    luring.queue_init, 4, 1 << 6)
+  helper.raises("R_DISABLED and ATTACH_WQ are not supported", luring.queue_init, 4, 1 << 5)
+  helper.raises("R_DISABLED and ATTACH_WQ are not supported", luring.queue_init, 4,
+                { flags = 1 << 6 })
+  assert(luring.setup.R_DISABLED == nil and luring.setup.ATTACH_WQ == nil)
+end)
+
 helper.run_cases(cases)

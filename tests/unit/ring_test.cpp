@@ -358,6 +358,30 @@ TEST_CASE("wait: without EXT_ARG (before 5.11) a timer SQE bounds the wait") {
     CHECK(cqe.user_data == 6);
 }
 
+
+TEST_CASE("wait fallback: a timer left behind by a partial submit still goes in") {
+    // An SQE the kernel refuses at prep time ends the first submit before our timer.
+    FaultGuard guard;
+    sys::faults().hide_features = feat::ext_arg;
+    Ring ring = make_ring(4);
+    Sqe* bad = ring.get_sqe();
+    REQUIRE(bad != nullptr);
+    bad->opcode = 250;
+    bad->user_data = 1;
+    auto start = std::chrono::steady_clock::now();
+    int ret = ring.wait_cqes(2, KernelTimespec{0, 100'000'000});
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - start).count();
+    CHECK(ret == 1);  // the bad SQE; the timer is not counted
+    CHECK(ms >= 90);
+    CHECK(ms < 2000);
+    CHECK(ring.sq_ready() == 0);
+    Cqe cqe{};
+    REQUIRE(ring.copy_cqes(&cqe, 1) == 1);
+    CHECK(cqe.user_data == 1);
+    CHECK(cqe.res == -EINVAL);
+}
+
 namespace {
 void on_alarm(int) {}
 }  // namespace
@@ -387,6 +411,35 @@ TEST_CASE("wait: a signal interrupts a wait with -EINTR; the request stays in fl
     Cqe cqe = luring::test::submit_and_reap_one(ring);
     CHECK(cqe.user_data == 77);
     CHECK(cqe.res == 2);
+    ::close(pipefd[0]);
+    ::close(pipefd[1]);
+    sigaction(SIGALRM, &old, nullptr);
+}
+
+TEST_CASE("wait fallback: a signal ends the wait with -EINTR") {
+    FaultGuard guard;
+    sys::faults().hide_features = feat::ext_arg;
+    struct sigaction sa{};
+    sa.sa_handler = on_alarm;
+    struct sigaction old{};
+    REQUIRE(sigaction(SIGALRM, &sa, &old) == 0);
+    int pipefd[2];
+    REQUIRE(::pipe(pipefd) == 0);
+    Ring ring = make_ring(4);
+    char buf[8];
+    Sqe* sqe = ring.get_sqe();
+    REQUIRE(sqe != nullptr);
+    prep_read(*sqe, pipefd[0], buf, sizeof(buf), 0);
+    sqe->user_data = 9;
+    REQUIRE(ring.submit() == 1);
+    itimerval timer{};
+    timer.it_value.tv_usec = 50'000;
+    REQUIRE(setitimer(ITIMER_REAL, &timer, nullptr) == 0);
+    auto start = std::chrono::steady_clock::now();
+    CHECK(ring.wait_cqes(1, KernelTimespec{5, 0}) == -EINTR);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - start).count();
+    CHECK(ms < 2000);
     ::close(pipefd[0]);
     ::close(pipefd[1]);
     sigaction(SIGALRM, &old, nullptr);
