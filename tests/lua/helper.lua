@@ -128,9 +128,51 @@ end
 -- `lua5.4 test_x.lua name` runs that case alone; with no argument every case runs in a
 -- child (`<interpreter> <script> <name>`), one line each is printed, and the script
 -- exits 1 if any failed, 77 if all skipped, 0 otherwise.
+-- Single-quotes `s` for sh.
+function helper.shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+-- The shell command that runs `script` (with the arguments `...`) in a fresh copy of the
+-- interpreter running this test (the lowest negative arg index, before any options).
+-- Module paths are passed on explicitly; the rest of the environment (LD_PRELOAD,
+-- ASAN_OPTIONS...) is inherited.
+function helper.lua_command(script, ...)
+  local first = -1
+  while arg and arg[first - 1] do first = first - 1 end
+  local cmd = {}
+  for _, name in ipairs({ "LUA_CPATH", "LUA_PATH" }) do
+    local v = os.getenv(name)
+    if v then cmd[#cmd + 1] = name .. "=" .. helper.shell_quote(v) end
+  end
+  cmd[#cmd + 1] = helper.shell_quote(arg and arg[first] or "lua5.4")
+  cmd[#cmd + 1] = helper.shell_quote(script)
+  for _, a in ipairs({ ... }) do cmd[#cmd + 1] = helper.shell_quote(a) end
+  return table.concat(cmd, " ")
+end
+
+-- The contents of a file.
+function helper.slurp(path)
+  local f = assert(io.open(path))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- Wall-clock seconds, from luv's clock or LuaSocket's (lua-luv and lua-socket are test
+-- dependencies; a case that needs a clock skips without both).
+function helper.now()
+  local ok, uv = pcall(require, "luv")
+  if ok then
+    helper.now = function() return uv.hrtime() / 1e9 end
+  else
+    local ok2, socket = pcall(require, "socket")
+    if not ok2 then helper.skip("needs lua-luv or lua-socket for a clock") end
+    helper.now = socket.gettime
+  end
+  return helper.now()
+end
+
 local signal_names = { [4] = "SIGILL", [6] = "SIGABRT", [7] = "SIGBUS", [8] = "SIGFPE",
                        [9] = "SIGKILL", [11] = "SIGSEGV", [15] = "SIGTERM" }
-local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 function helper.run_cases(cases)
   local by_name = {}
   for _, c in ipairs(cases) do
@@ -153,27 +195,14 @@ function helper.run_cases(cases)
     return  -- the script ends normally: lua_close finalizes what the case left
   end
 
-  -- The interpreter running this script (the lowest negative arg index, before any
-  -- options); module paths are passed on explicitly, the rest of the environment
-  -- (LD_PRELOAD, ASAN_OPTIONS...) is inherited.
-  local first = -1
-  while arg and arg[first - 1] do first = first - 1 end
-  local interpreter = arg and arg[first] or "lua5.4"
   local script = assert(arg and arg[0], "run_cases needs the script name in arg[0]")
-  local prefix = {}
-  for _, name in ipairs({ "LUA_CPATH", "LUA_PATH" }) do
-    local v = os.getenv(name)
-    if v then prefix[#prefix + 1] = name .. "=" .. shell_quote(v) end
-  end
-  prefix[#prefix + 1] = shell_quote(interpreter)
-  prefix[#prefix + 1] = shell_quote(script)
-  prefix = table.concat(prefix, " ")
+  local prefix = helper.lua_command(script)
 
   local out = os.tmpname()
   local failed, skipped = 0, 0
   for _, c in ipairs(cases) do
     local name = c[1]
-    local _, how, code = os.execute(("%s %s >%s 2>&1"):format(prefix, shell_quote(name), out))
+    local _, how, code = os.execute(("%s %s >%s 2>&1"):format(prefix, helper.shell_quote(name), out))
     local f = assert(io.open(out))
     local output = f:read("a")
     f:close()

@@ -11,17 +11,7 @@ local function case(name, fn) cases[#cases + 1] = { name, fn } end
 local devnull = luring.open_file("/dev/null", "w")
 assert(devnull >= 0)
 
--- Wall-clock seconds (luv or LuaSocket if present; whole seconds otherwise).
-local now
-do
-  local ok, uv = pcall(require, "luv")
-  if ok then
-    now = function() return uv.hrtime() / 1e9 end
-  else
-    local ok2, socket = pcall(require, "socket")
-    now = ok2 and socket.gettime or os.time
-  end
-end
+local function now() return helper.now() end
 
 -- Counts calls per name: local calls, cb = tally(); cb("A") ...; calls.A == 1.
 local function tally()

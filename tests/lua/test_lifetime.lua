@@ -18,7 +18,7 @@ assert(devnull >= 0)
 -- Under ASan freed memory sits in a quarantine, so resident memory is no measure there.
 local asan = (os.getenv("LD_PRELOAD") or ""):find("asan") ~= nil
 
-local function now() return uv.hrtime() / 1e9 end
+local function now() return helper.now() end
 
 -- 10^5 fresh strings with known contents (long ones, so each is its own allocation),
 -- then a check that none was overwritten.
@@ -52,32 +52,16 @@ end
 
 -- Runs a Lua script in a fresh interpreter with this test's module paths; returns the
 -- exit status, stdout, stderr and the time it took.
-local interpreter = arg and arg[-1] or "lua5.4"
-local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 local function run_lua(source, ...)
   local script, out, err = helper.tmpname(), helper.tmpname(), helper.tmpname()
   local f = assert(io.open(script, "w"))
   f:write(source)
   f:close()
-  local cmd = {}
-  for _, name in ipairs({ "LUA_CPATH", "LUA_PATH" }) do
-    local v = os.getenv(name)
-    if v then cmd[#cmd + 1] = name .. "=" .. shell_quote(v) end
-  end
-  cmd[#cmd + 1] = shell_quote(interpreter)
-  cmd[#cmd + 1] = shell_quote(script)
-  for _, a in ipairs({ ... }) do cmd[#cmd + 1] = shell_quote(a) end
-  cmd[#cmd + 1] = ">" .. out .. " 2>" .. err
+  local cmd = { helper.lua_command(script, ...), ">" .. out .. " 2>" .. err }
   local t0 = now()
   local ok, how, code = os.execute(table.concat(cmd, " "))
   local elapsed = now() - t0
-  local function slurp(p)
-    local h = assert(io.open(p))
-    local s = h:read("a")
-    h:close()
-    return s
-  end
-  return (how == "exit" and code or -1), slurp(out), slurp(err), elapsed
+  return (how == "exit" and code or -1), helper.slurp(out), helper.slurp(err), elapsed
 end
 
 -- Case 21: queue_exit with recv and read requests in flight, then data arrives for

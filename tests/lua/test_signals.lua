@@ -7,39 +7,8 @@ local helper = require "helper"
 local cases = {}
 local function case(name, fn) cases[#cases + 1] = { name, fn } end
 
--- Wall-clock seconds.
-local now
-do
-  local ok, uv = pcall(require, "luv")
-  if ok then
-    now = function() return uv.hrtime() / 1e9 end
-  else
-    local ok2, socket = pcall(require, "socket")
-    if not ok2 then helper.skip("needs lua-luv or lua-socket for a clock") end
-    now = socket.gettime
-  end
-end
-
-local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-local function slurp(path)
-  local f = assert(io.open(path))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
--- The interpreter running this test, with this test's module paths.
-local interpreter = arg and arg[-1] or "lua5.4"
-local function lua_command(script)
-  local cmd = {}
-  for _, name in ipairs({ "LUA_CPATH", "LUA_PATH" }) do
-    local v = os.getenv(name)
-    if v then cmd[#cmd + 1] = name .. "=" .. shell_quote(v) end
-  end
-  cmd[#cmd + 1] = shell_quote(interpreter)
-  cmd[#cmd + 1] = shell_quote(script)
-  return table.concat(cmd, " ")
-end
+local function now() return helper.now() end
+local slurp, lua_command = helper.slurp, helper.lua_command
 
 -- Runs `source` in a child interpreter, sends it SIGINT 200 ms after it says "ready"
 -- (a line on stdout), and kills it if it is still alive 2 s after that. Returns its
