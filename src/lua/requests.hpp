@@ -32,8 +32,9 @@ public:
     static constexpr std::uint32_t kNone = 0xffff'ffffU;
     // Generations stay below 2^31 so user_data never reaches the core's reserved range.
     static constexpr std::uint32_t kGenerationMask = 0x7fff'ffffU;
-    // Buffers larger than this go back to the allocator when their request ends.
-    static constexpr std::uint32_t kKeepBufferMax = 1U << 20;
+    // Buffers larger than this go back to the allocator when their request ends, so a
+    // burst of large reads does not leave every slot holding a large buffer.
+    static constexpr std::uint32_t kKeepBufferMax = 64U << 10;
 
     // No destructor: the table lives in a Lua userdata, which is never destroyed, and is
     // released by release_all() or deliberately abandoned (see close_ring).
