@@ -37,6 +37,7 @@ Ring& Ring::operator=(Ring&& other) noexcept {
         cq_ = std::exchange(other.cq_, CompletionQueue{});
         params_ = std::exchange(other.params_, Params{});
         timeout_seq_ = std::exchange(other.timeout_seq_, 0);
+        fallback_ts_ = other.fallback_ts_;
     }
     return *this;
 }
