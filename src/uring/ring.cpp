@@ -133,14 +133,18 @@ int Ring::wait_cqes_fallback(std::uint32_t wait_nr, const KernelTimespec& timeou
     }
     const std::uint64_t tag = kReservedUserData | (++timeout_seq_ & 0xffff'ffff'ffffULL);
     // Our own copy of the timespec: the kernel reads it when it prepares the SQE, which
-    // under SQPOLL happens in the poller thread, possibly after we returned.
+    // under SQPOLL happens in the poller thread, possibly after we returned. (So a Ring
+    // must not be moved while such a timer may still be unread: SQPOLL before 5.11.)
     fallback_ts_ = timeout;
     prep_timeout(*sqe, &fallback_ts_, 0, 0);
     sqe->user_data = tag;
 
-    int submitted = 0;  // by the enters below, the timer included
+    // Submit first, whatever is ready already: "submits, then waits" like the EXT_ARG
+    // path, and the timer must not stay queued behind a wait that needs no waiting.
+    int submitted = enter(0, 0, nullptr, 0);  // the timer included
+    if (submitted < 0) return submitted;
     std::uint32_t last_ready = 0;
-    bool entered = false;
+    bool waited = false;
     for (;;) {
         const std::uint32_t ready = cq_.ready();
         std::uint32_t real = 0;
@@ -156,14 +160,14 @@ int Ring::wait_cqes_fallback(std::uint32_t wait_nr, const KernelTimespec& timeou
         if (fired) return others > 0 ? others : -ETIME;
         // An enter that brought no CQE was cut short by a signal (the kernel returns 0
         // rather than -EINTR when the CQ is not empty): let the caller see it.
-        if (entered && ready == last_ready) return others > 0 ? others : -EINTR;
+        if (waited && ready == last_ready) return others > 0 ? others : -EINTR;
         // Each enter also submits whatever is still queued: a partial submit may have
         // left the timer behind.
         int ret = enter(ready + 1, 0, nullptr, 0);
-        if (ret < 0) return ret;
+        if (ret < 0) return others > 0 ? others : ret;
         submitted += ret;
         last_ready = ready;
-        entered = true;
+        waited = true;
     }
 }
 

@@ -28,7 +28,7 @@ Faults& faults() noexcept { return g_faults; }
 
 std::uint64_t enter_count() noexcept { return g_enter_count.load(std::memory_order_relaxed); }
 
-#if defined(__x86_64__) || defined(__aarch64__)
+#if (defined(__x86_64__) && !defined(__ILP32__)) || defined(__aarch64__)
 static_assert(__NR_io_uring_enter == 426, "sys.hpp's raw_enter hard-codes the number");
 #endif
 

@@ -55,7 +55,7 @@ long enter_syscall(int fd, std::uint32_t to_submit, std::uint32_t min_complete,
 // would add a call, errno handling and a conversion back on the hottest path we have.
 inline long raw_enter(int fd, std::uint32_t to_submit, std::uint32_t min_complete,
                       std::uint32_t flags, const void* arg, std::size_t argsz) noexcept {
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(__ILP32__)  // not x32: its numbers carry a flag bit
     long ret;
     register long r10 __asm__("r10") = static_cast<long>(flags);
     register long r8 __asm__("r8") = reinterpret_cast<long>(arg);

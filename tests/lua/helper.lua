@@ -123,11 +123,6 @@ function helper.run_until(ring, done, timeout)
   end
 end
 
--- Runs a test script's cases, each in its own interpreter, so one that crashes (a
--- signal, a sanitizer abort) cannot hide the others. `cases` is a list of { name, fn }.
--- `lua5.4 test_x.lua name` runs that case alone; with no argument every case runs in a
--- child (`<interpreter> <script> <name>`), one line each is printed, and the script
--- exits 1 if any failed, 77 if all skipped, 0 otherwise.
 -- Single-quotes `s` for sh.
 function helper.shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
@@ -173,6 +168,12 @@ end
 
 local signal_names = { [4] = "SIGILL", [6] = "SIGABRT", [7] = "SIGBUS", [8] = "SIGFPE",
                        [9] = "SIGKILL", [11] = "SIGSEGV", [15] = "SIGTERM" }
+
+-- Runs a test script's cases, each in its own interpreter, so one that crashes (a
+-- signal, a sanitizer abort) cannot hide the others. `cases` is a list of { name, fn }.
+-- `lua5.4 test_x.lua name` runs that case alone; with no argument every case runs in a
+-- child (`<interpreter> <script> <name>`), one line each is printed, and the script
+-- exits 1 if any failed, 77 if all skipped, 0 otherwise.
 function helper.run_cases(cases)
   local by_name = {}
   for _, c in ipairs(cases) do
