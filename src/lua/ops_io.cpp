@@ -68,6 +68,17 @@ int queue_full(lua_State* L) {
 // ones are pinned, never copied.
 constexpr std::size_t kCopyMax = 1024;
 
+// Queues a read or recv of up to `size` bytes into the slot's buffer. Returns the SQE
+// with `*out` pointing at that buffer, or nullptr (queue full).
+uring::Sqe* begin_input(lua_State* L, LuaRing* r, bool has_cb, std::uint32_t size, char** out,
+                        std::uint32_t& slot) {
+    uring::Sqe* sqe = begin(L, r, has_cb, 5, 0, true, size, slot);
+    if (sqe == nullptr) return nullptr;
+    r->requests[slot].len = size;  // the callback never gets more than this
+    *out = r->requests[slot].buf;
+    return sqe;
+}
+
 // Queues the write or send of the string at argument 3, copied or pinned. Returns the SQE
 // with `*out` pointing at bytes that live until completion, or nullptr (queue full).
 uring::Sqe* begin_output(lua_State* L, LuaRing* r, bool has_cb, const char* data,
@@ -155,10 +166,10 @@ int op_read(lua_State* L) {
     std::uint64_t off = check_offset(L, 4);
     bool has_cb = check_callback(L, 5);
     std::uint32_t slot = 0;
-    uring::Sqe* sqe = begin(L, r, has_cb, 5, 0, true, size, slot);
+    char* buf = nullptr;
+    uring::Sqe* sqe = begin_input(L, r, has_cb, size, &buf, slot);
     if (sqe == nullptr) return queue_full(L);
-    r->requests[slot].len = size;
-    uring::prep_read(*sqe, fd, r->requests[slot].buf, size, off);
+    uring::prep_read(*sqe, fd, buf, size, off);
     return finish(L, r, sqe, slot, Kind::read);
 }
 
@@ -173,10 +184,10 @@ int op_recv(lua_State* L) {
     luaL_argcheck(L, (flags & MSG_TRUNC) == 0, 4, "MSG_TRUNC is not supported");
     bool has_cb = check_callback(L, 5);
     std::uint32_t slot = 0;
-    uring::Sqe* sqe = begin(L, r, has_cb, 5, 0, true, size, slot);
+    char* buf = nullptr;
+    uring::Sqe* sqe = begin_input(L, r, has_cb, size, &buf, slot);
     if (sqe == nullptr) return queue_full(L);
-    r->requests[slot].len = size;
-    uring::prep_recv(*sqe, fd, r->requests[slot].buf, size, flags);
+    uring::prep_recv(*sqe, fd, buf, size, flags);
     return finish(L, r, sqe, slot, Kind::recv);
 }
 
