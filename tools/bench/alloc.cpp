@@ -120,35 +120,26 @@ void* counting_alloc(void* ud, void* ptr, std::size_t osize, std::size_t nsize) 
     return raw_realloc(ptr, nsize);
 }
 
-// fill(fd, bytes): writes that many bytes with send(2), for recv to find.
-int fill(lua_State* L) {
+// Sends (or receives) exactly `bytes` bytes on fd, 4 KiB at a time.
+int transfer(lua_State* L, bool send, const char* name) {
     static char buf[4096];
     int fd = static_cast<int>(luaL_checkinteger(L, 1));
     lua_Integer left = luaL_checkinteger(L, 2);
     while (left > 0) {
         std::size_t n =
             left < lua_Integer{sizeof(buf)} ? static_cast<std::size_t>(left) : sizeof(buf);
-        ssize_t got = ::send(fd, buf, n, 0);
-        if (got <= 0) return luaL_error(L, "fill: %s", std::strerror(errno));
+        ssize_t got = send ? ::send(fd, buf, n, 0) : ::recv(fd, buf, n, 0);
+        if (got <= 0) return luaL_error(L, "%s: %s", name, std::strerror(errno));
         left -= got;
     }
     return 0;
 }
 
+// fill(fd, bytes): writes that many bytes with send(2), for recv to find.
+int fill(lua_State* L) { return transfer(L, true, "fill"); }
+
 // drain(fd, bytes): reads exactly that many bytes with recv(2), what send sent.
-int drain(lua_State* L) {
-    static char buf[4096];
-    int fd = static_cast<int>(luaL_checkinteger(L, 1));
-    lua_Integer left = luaL_checkinteger(L, 2);
-    while (left > 0) {
-        std::size_t n =
-            left < lua_Integer{sizeof(buf)} ? static_cast<std::size_t>(left) : sizeof(buf);
-        ssize_t got = ::recv(fd, buf, n, 0);
-        if (got <= 0) return luaL_error(L, "drain: %s", std::strerror(errno));
-        left -= got;
-    }
-    return 0;
-}
+int drain(lua_State* L) { return transfer(L, false, "drain"); }
 
 struct Row {
     const char* op;

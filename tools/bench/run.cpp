@@ -186,6 +186,17 @@ void run_table(Options& o, const char* title, const char* what, const char* grou
     std::printf("\n");
 }
 
+// The read workloads' 64 MiB file, made and read into the page cache if needed. False
+// (with the run marked failed) when it cannot be.
+bool have_data_file(Options& o) {
+    if (int ret = ensure_data_file(o.file.c_str(), true); ret < 0) {
+        std::fprintf(stderr, "bench-run: %s: %s\n", o.file.c_str(), std::strerror(-ret));
+        o.failed = true;
+        return false;
+    }
+    return true;
+}
+
 void write_small(Options& o) {
     std::vector<Entry> rows;
     const std::vector<std::string> b32 = {"--batch", "32"};
@@ -203,11 +214,7 @@ void write_small(Options& o) {
 }
 
 void read_4k(Options& o) {
-    if (int ret = ensure_data_file(o.file.c_str(), true); ret < 0) {
-        std::fprintf(stderr, "bench-run: %s: %s\n", o.file.c_str(), std::strerror(-ret));
-        o.failed = true;
-        return;
-    }
+    if (!have_data_file(o)) return;
     std::vector<Entry> rows;
     const std::vector<std::string> args = {"--batch", "32", "--file", o.file};
     add_floor(rows, o, "", "read-4k", args);
@@ -223,11 +230,7 @@ void read_4k(Options& o) {
 }
 
 void read_4k_depth(Options& o) {
-    if (int ret = ensure_data_file(o.file.c_str(), true); ret < 0) {
-        std::fprintf(stderr, "bench-run: %s: %s\n", o.file.c_str(), std::strerror(-ret));
-        o.failed = true;
-        return;
-    }
+    if (!have_data_file(o)) return;
     std::vector<Entry> rows;
     for (const char* depth : {"1", "8", "64", "256"}) {
         const std::vector<std::string> args = {"--batch", depth, "--file", o.file};
@@ -287,11 +290,7 @@ void alloc(Options& o) { run_program(o, "bench-alloc", false); }
 // What the faster ring modes give: the Lua workloads with luring's rings set up with each
 // combination of the task-work flags, against C on liburing with default rings.
 void setup_flags(Options& o) {
-    if (int ret = ensure_data_file(o.file.c_str(), true); ret < 0) {
-        std::fprintf(stderr, "bench-run: %s: %s\n", o.file.c_str(), std::strerror(-ret));
-        o.failed = true;
-        return;
-    }
+    if (!have_data_file(o)) return;
     struct Mode {
         const char* name;
         std::uint32_t flags;  // IORING_SETUP_*
