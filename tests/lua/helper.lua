@@ -89,7 +89,8 @@ end
 -- RSS says nothing about leaks there; tests compare RSS only when this is false.
 helper.sanitized = (os.getenv("LD_PRELOAD") or ""):find("asan", 1, true) ~= nil
 
--- A FIFO opened twice: wfd is read/write (so opening never blocks), rfd read-only.
+-- A FIFO opened twice: wfd is read/write (so opening never blocks), rfd read-only; then
+-- its path.
 function helper.fifo()
   local path = helper.tmpname()
   os.remove(path)
@@ -97,7 +98,7 @@ function helper.fifo()
   local wfd = luring.open_file(path, "w")
   local rfd = luring.open_file(path, "r")
   assert(wfd >= 0 and rfd >= 0)
-  return rfd, wfd
+  return rfd, wfd, path
 end
 
 -- A connected pair of loopback TCP sockets (LuaSocket), or skips if unavailable.

@@ -131,12 +131,7 @@ case("case39_wait_nr", function()
 
   -- One request outstanding, 100 asked for: returns once that one completes. It is a
   -- read on a FIFO that a background shell writes to after 300 ms.
-  local fifo_path = helper.tmpname()
-  os.remove(fifo_path)
-  assert(os.execute("mkfifo " .. fifo_path))
-  local wfd = luring.open_file(fifo_path, "w")
-  local rfd = luring.open_file(fifo_path, "r")
-  assert(wfd >= 0 and rfd >= 0)
+  local rfd, wfd, fifo_path = helper.fifo()
   local late
   assert(luring.read(r, rfd, 64, 0, function(_, res, data) late = data end))
   assert(os.execute("(sleep 0.3; printf late > " .. fifo_path .. ") >/dev/null 2>&1 &"))
