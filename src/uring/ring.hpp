@@ -142,10 +142,17 @@ inline int Ring::enter(std::uint32_t wait_nr, std::uint32_t extra_flags, const v
         flags |= enter::getevents;
     }
     if ((params_.flags & setup::sqpoll) != 0) {
-        // Full fence between flush()'s tail store and the NEED_WAKEUP load (kernel
-        // io_uring.c header comment; liburing queue.c:31; tokio squeue.rs need_wakeup).
-        atomics::fence_seq_cst();
-        if ((sq_.flags() & sq_flag::need_wakeup) != 0) flags |= enter::sq_wakeup;
+        // Wake a sleeping poller only when there is something for it to do, as
+        // liburing's sq_ring_needs_enter: an event loop that submits every tick with
+        // nothing queued must not keep waking a kernel thread. Nothing is lost: the
+        // poller re-reads the tail after setting NEED_WAKEUP and before it sleeps, so
+        // SQEs published earlier were either seen by it or woke it then.
+        if (to_submit != 0) {
+            // Full fence between flush()'s tail store and the NEED_WAKEUP load (kernel
+            // io_uring.c header comment; liburing queue.c:31; tokio squeue.rs need_wakeup).
+            atomics::fence_seq_cst();
+            if ((sq_.flags() & sq_flag::need_wakeup) != 0) flags |= enter::sq_wakeup;
+        }
         // The poller is awake and will see the tail: no syscall needed.
         if ((flags & (enter::getevents | enter::sq_wakeup)) == 0) {
             return static_cast<int>(to_submit);

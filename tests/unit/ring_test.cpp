@@ -543,3 +543,37 @@ TEST_CASE("defer_taskrun + taskrun_flag: the TASKRUN bit says when to enter") {
     ::close(pipefd[0]);
     ::close(pipefd[1]);
 }
+
+TEST_CASE("sqpoll: empty submits leave a sleeping poller alone; one SQE wakes it") {
+    Params p{};
+    p.flags = setup::sqpoll;
+    p.sq_thread_idle = 1;  // ms: the poller goes to sleep almost at once
+    Ring ring;
+    int ret = ring.init(8, p);
+    if (ret == -EPERM || ret == -EINVAL) {
+        MESSAGE("skipped: SQPOLL not permitted here");
+        return;
+    }
+    REQUIRE(ret == 0);
+    // Wait for the poller to announce that it sleeps.
+    for (int i = 0; i < 2000 && (ring.sq_flags() & sq_flag::need_wakeup) == 0; ++i) ::usleep(1000);
+    REQUIRE((ring.sq_flags() & sq_flag::need_wakeup) != 0);
+
+    // An event loop that submits every tick with nothing queued: no syscall, no wakeup
+    // (liburing sq_ring_needs_enter returns false when there is nothing to submit).
+    const std::uint64_t before = sys::enter_count();
+    for (int i = 0; i < 100; ++i) CHECK(ring.submit() == 0);
+    CHECK(sys::enter_count() == before);
+    CHECK((ring.sq_flags() & sq_flag::need_wakeup) != 0);  // still asleep
+
+    // Something to submit: exactly one enter, with SQ_WAKEUP, and the CQE arrives.
+    queue_nop(ring, 77);
+    CHECK(ring.submit() == 1);
+    CHECK(sys::enter_count() == before + 1);
+    KernelTimespec ts{2, 0};
+    REQUIRE(ring.wait_cqes(1, ts) >= 0);
+    Cqe cqe{};
+    REQUIRE(ring.copy_cqes(&cqe, 1) == 1);
+    CHECK(cqe.user_data == 77);
+    CHECK(cqe.res == 0);
+}
