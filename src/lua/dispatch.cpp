@@ -1,16 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// Completion dispatch: do_cqes and cqe_seen.
+// Completion dispatch, the same for every op: do_cqes and cqe_seen.
 //
 // Each completion is taken out of the ring (head advanced) and its request ended before
 // its callback runs, so a completion is handled exactly once whatever the callback does:
 // raise, forget cqe_seen, call cqe_seen twice, submit, call do_cqes, close the ring.
-#include <arpa/inet.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-
-#include <cstddef>
 #include <cstdint>
-#include <cstring>
 
 #include "module.hpp"
 #include "sys.hpp"
@@ -52,109 +46,97 @@ int add_traceback(lua_State* L) {
     return 1;
 }
 
-// What accept's callback gets as its third argument: { family, address, port } for
-// IP peers, { family = "unix", path } for AF_UNIX.
-void push_peer(lua_State* L, const AcceptAddr& a) {
-    lua_createtable(L, 0, 3);
-    const auto family = a.addr.ss_family;
-    char text[INET6_ADDRSTRLEN] = "";
-    if (family == AF_INET) {
-        const auto* in = reinterpret_cast<const sockaddr_in*>(&a.addr);
-        inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text));
-        lua_pushliteral(L, "inet");
-        lua_setfield(L, -2, "family");
-        lua_pushstring(L, text);
-        lua_setfield(L, -2, "address");
-        lua_pushinteger(L, ntohs(in->sin_port));
-        lua_setfield(L, -2, "port");
-    } else if (family == AF_INET6) {
-        const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&a.addr);
-        inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof(text));
-        lua_pushliteral(L, "inet6");
-        lua_setfield(L, -2, "family");
-        lua_pushstring(L, text);
-        lua_setfield(L, -2, "address");
-        lua_pushinteger(L, ntohs(in6->sin6_port));
-        lua_setfield(L, -2, "port");
-    } else if (family == AF_UNIX) {
-        const auto* un = reinterpret_cast<const sockaddr_un*>(&a.addr);
-        std::size_t off = offsetof(sockaddr_un, sun_path);
-        std::size_t n = a.len > off ? a.len - off : 0;
-        if (n > sizeof(un->sun_path)) n = sizeof(un->sun_path);
-        // Unnamed peers have no path; abstract ones start with a NUL (kept as is).
-        if (n > 0 && un->sun_path[0] != '\0') n = strnlen(un->sun_path, n);
-        lua_pushliteral(L, "unix");
-        lua_setfield(L, -2, "family");
-        lua_pushlstring(L, un->sun_path, n);
-        lua_setfield(L, -2, "path");
-    } else {
-        lua_pushinteger(L, family);
-        lua_setfield(L, -2, "family");
+// After pushing a callback's arguments raised: ends the request (on its final CQE) and
+// closes a descriptor that nobody will now receive.
+void abort_completing(lua_State* L, LuaRing* r) {
+    const Completing c = r->completing;
+    r->completing = Completing{};
+    if (c.slot == Requests::kNone) return;
+    const OpDesc* op = r->requests[c.slot].op;
+    if (op == nullptr) return;
+    if (c.res >= 0 && (op->flags & op_flag::result_fd) != 0) uring::sys::close(c.res);
+    if (!c.final) return;
+    push_refs(L, 1);
+    end_request(L, r, lua_gettop(L), c.slot);
+    lua_pop(L, 1);
+}
+
+// Ends silent chain members ahead of a request that just ended: their success posted
+// no CQE, and the request behind them could only run or fail after they finished.
+void end_silent_chain(lua_State* L, LuaRing* r, std::uint64_t prev) {
+    while (prev != 0) {
+        std::uint32_t j = r->requests.find(prev);
+        if (j == Requests::kNone) return;  // it failed, posted its CQE and ended already
+        Slot& s = r->requests[j];
+        prev = s.chain_prev;
+        end_request(L, r, kRefsIdx, j);
     }
 }
 
-// Handles one completion: ends its request, then calls its callback unprotected (the
+// Handles one completion: pushes its callback's arguments while the request still owns
+// its slot (so a finalizer that runs during a GC step and queues I/O cannot get the
+// slot's buffer), ends the request on its final CQE, then calls back unprotected (the
 // pcall is do_cqes's, one per batch rather than one per callback).
 void handle(lua_State* L, LuaRing* r, const uring::Cqe& cqe) {
-    std::uint32_t i = r->requests.find(cqe.user_data);
+    const std::uint32_t i = r->requests.find(cqe.user_data);
     if (i == Requests::kNone) return;  // stray, stale or internal: nobody to call
     Slot& slot = r->requests[i];
-    const Kind kind = slot.kind;
+    const OpDesc* op = slot.op;
+    std::int32_t res = slot.sync ? slot.held_res : cqe.res;
+    const bool more = (cqe.flags & uring::cqe_flag::more) != 0;
+    if ((op->flags & op_flag::notif) != 0) {
+        // Zero-copy send: hold the result until the kernel says it is done with the bytes.
+        if (more) {
+            slot.held_res = res;
+            return;
+        }
+        if ((cqe.flags & uring::cqe_flag::notif) != 0) res = slot.held_res;
+    }
+    const bool final = !more || (op->flags & op_flag::notif) != 0;
     const lua_Integer cb_key = 2 * static_cast<lua_Integer>(i) + 1;
 
-    // Take the callback and unpin the string, then end the request: from here on the
-    // completion is consumed, whatever happens below. Only keys that hold a value are
-    // cleared: storing nil there never allocates, so none of this can raise.
     lua_rawgeti(L, kRefsIdx, cb_key);
-    const bool has_cb = !lua_isnil(L, -1);
-    if (has_cb) {
-        lua_pushnil(L);
-        lua_rawseti(L, kRefsIdx, cb_key);
+    const bool call = lua_toboolean(L, -1) != 0 && !r->closing;
+    const int top = lua_gettop(L);
+    int nargs = 0;
+    std::uintptr_t token = 0;
+    if (call) {
+        r->completing = Completing{i, res, final};
+        token = make_token(r);
+        lua_pushlightuserdata(L, reinterpret_cast<void*>(token));
+        lua_pushinteger(L, res);
+        nargs = 2;
+        if (op->push != nullptr) nargs += op->push(L, res, slot);
+        if ((op->flags & op_flag::multishot) != 0) {
+            lua_pushboolean(L, more ? 1 : 0);
+            ++nargs;
+        }
+        r->completing = Completing{};
     }
-    if (slot.pinned) {
-        lua_pushnil(L);
-        lua_rawseti(L, kRefsIdx, cb_key + 1);
-        slot.pinned = false;
+    // A GC step while pushing may have run a finalizer that closed the ring, or forked.
+    const bool deliver = call && !r->closing && r->fork_generation == g_fork_generation;
+    if (!deliver && res >= 0 && (op->flags & op_flag::result_fd) != 0) uring::sys::close(res);
+    if (final) {
+        const std::uint64_t prev = slot.chain_prev;
+        end_request(L, r, kRefsIdx, i);
+        end_silent_chain(L, r, prev);
     }
-    // What the callback gets from the slot's buffer is bounded or copied out now: once
-    // Lua runs (a GC step can call a __gc finalizer that queues I/O), the slot may be
-    // reused and its buffer replaced.
-    std::uint32_t n = cqe.res > 0 ? static_cast<std::uint32_t>(cqe.res) : 0;
-    if (n > slot.len) n = slot.len;  // exactly res bytes, never more than were asked for
-    AcceptAddr peer;
-    if (kind == Kind::accept && cqe.res >= 0) peer = *reinterpret_cast<const AcceptAddr*>(slot.buf);
-    r->requests.finish(i);
     ++r->handled;
-
-    if (!has_cb) {
-        lua_pop(L, 1);
-        // Nobody can ever learn an accepted descriptor without a callback: close it.
-        if (kind == Kind::accept && cqe.res >= 0) uring::sys::close(cqe.res);
-        r->requests.trim(i);
+    if (!deliver) {
+        lua_settop(L, top - 1);
         return;
     }
-    const std::uintptr_t token = make_token(r);
-    lua_pushlightuserdata(L, reinterpret_cast<void*>(token));
-    lua_pushinteger(L, cqe.res);
-    int nargs = 2;
-    if (kind == Kind::read || kind == Kind::recv) {
-        // lua_pushlstring copies the bytes before it can run a GC step.
-        lua_pushlstring(L, slot.buf, n);
-        nargs = 3;
-    } else if (kind == Kind::accept) {
-        if (cqe.res >= 0) {
-            push_peer(L, peer);
-        } else {
-            lua_pushnil(L);
-        }
-        nargs = 3;
-    }
-    r->requests.trim(i);
-
     const std::uintptr_t outer = r->current_cqe;
     r->current_cqe = token;
     lua_call(L, nargs, 0);  // an error unwinds to do_cqes, which restores current_cqe
     r->current_cqe = outer;
+}
+
+// Whether dispatch may go on: the ring is open, and this is the process that made it
+// (a child forked inside a callback must not run the parent's callbacks or move the CQ
+// head, which is shared memory).
+bool may_dispatch(const LuaRing* r) {
+    return !r->closing && r->fork_generation == g_fork_generation;
 }
 
 // Takes the next CQE from those already copied out of the ring.
@@ -171,11 +153,11 @@ int dispatch(lua_State* L) {
     auto* r = static_cast<LuaRing*>(lua_touserdata(L, kRingIdx));
     const bool finish_only = lua_toboolean(L, 2) != 0;
     lua_settop(L, kRingIdx);
-    lua_getiuservalue(L, kRingIdx, kRefsUservalue);
-    luaL_checkstack(L, 8, "do_cqes");
+    push_refs(L, kRingIdx);
+    luaL_checkstack(L, 16, "do_cqes");
 
     if (finish_only) {
-        while (r->pending_count > 0 && !r->closing) handle(L, r, take_pending(r));
+        while (r->pending_count > 0 && may_dispatch(r)) handle(L, r, take_pending(r));
         return 0;
     }
     // A round handles what is ready when it starts (the CQ tail snapshot), so a callback
@@ -184,7 +166,7 @@ int dispatch(lua_State* L) {
     for (int round = 0; round < 1024; ++round) {
         if (r->ring.cq_needs_enter()) r->ring.get_events();
         std::uint32_t budget = r->pending_count + r->ring.cq_ready();
-        while (budget > 0 && !r->closing) {
+        while (budget > 0 && may_dispatch(r)) {
             if (r->pending_count == 0) {
                 std::uint32_t want = budget < kBatch ? budget : kBatch;
                 r->pending_count = r->ring.copy_cqes(r->pending, want);
@@ -194,13 +176,28 @@ int dispatch(lua_State* L) {
             --budget;
             handle(L, r, take_pending(r));
         }
-        if (r->closing) break;
+        if (!may_dispatch(r)) break;
         if ((r->ring.sq_flags() & uring::sq_flag::cq_overflow) == 0) break;
     }
     return 0;
 }
 
 }  // namespace
+
+void end_request(lua_State* L, LuaRing* r, int refs, std::uint32_t i) {
+    Slot& s = r->requests[i];
+    const lua_Integer key = 2 * static_cast<lua_Integer>(i) + 1;
+    // The keys exist (ensure_slots filled them), so these stores never allocate.
+    lua_pushboolean(L, 0);
+    lua_rawseti(L, refs, key);
+    if (s.pinned) {
+        lua_pushboolean(L, 0);
+        lua_rawseti(L, refs, key + 1);
+        s.pinned = false;
+    }
+    r->requests.finish(i);
+    r->requests.trim(i);
+}
 
 // luring.do_cqes(ring) -> number of completions handled. Never blocks.
 // If a callback raises, the completions already taken from the ring still run, then the
@@ -216,19 +213,25 @@ int do_cqes(lua_State* L) {
     bool caught = false;
     bool finish_only = false;
     for (;;) {
+        if (r->fork_generation != g_fork_generation) {
+            r->pending_count = 0;  // the parent's completions: drop them unhandled
+            break;
+        }
         lua_pushcfunction(L, dispatch);
         lua_pushvalue(L, 1);
         lua_pushboolean(L, finish_only ? 1 : 0);
         if (lua_pcall(L, 2, 0, 2) == LUA_OK) break;
         r->current_cqe = entry_cqe;  // the failing callback never restored it
+        abort_completing(L, r);
         if (caught) {
             lua_pop(L, 1);  // only the first error is raised again
         } else {
             caught = true;
         }
-        if (r->closing || r->pending_count == 0) break;
+        if (!may_dispatch(r) || r->pending_count == 0) break;
         finish_only = true;
     }
+    if (r->fork_generation != g_fork_generation) r->pending_count = 0;
     --r->dispatch_depth;
     const lua_Integer handled = r->handled;
     r->handled = outer_handled;

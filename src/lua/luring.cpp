@@ -56,20 +56,6 @@ int strerror_(lua_State* L) {
 
 void on_fork_child() { ++g_fork_generation; }
 
-struct Constant {
-    const char* name;
-    lua_Integer value;
-};
-
-void set_constants(lua_State* L, const char* table, const Constant* list) {
-    lua_newtable(L);
-    for (const Constant* c = list; c->name != nullptr; ++c) {
-        lua_pushinteger(L, c->value);
-        lua_setfield(L, -2, c->name);
-    }
-    lua_setfield(L, -2, table);
-}
-
 const Constant kSetupFlags[] = {
     {"IOPOLL", uring::setup::iopoll},
     {"SQPOLL", uring::setup::sqpoll},
@@ -112,20 +98,45 @@ const Constant kSockFlags[] = {
     {nullptr, 0},
 };
 
-// The functions that take a ring: in the module table, and as the ring's methods.
+const Constant kSqeFlags[] = {
+    {"IO_DRAIN", uring::sqe_flag::io_drain},
+    {"ASYNC", uring::sqe_flag::async},
+    {"CQE_SKIP_SUCCESS", uring::sqe_flag::cqe_skip_success},
+    {nullptr, 0},
+};
+
+// The functions that take a ring besides the ops: in the module table, and as the
+// ring's methods.
 const luaL_Reg kRingFunctions[] = {
     {"queue_exit", queue_exit},
     {"submit", submit},
     {"submit_and_wait", submit_and_wait},
     {"do_cqes", do_cqes},
     {"cqe_seen", cqe_seen},
-    {"write", op_write},
-    {"read", op_read},
-    {"recv", op_recv},
-    {"send", op_send},
-    {"accept", op_accept},
+    {"wait", ring_wait},
+    {"run", ring_run},
+    {"in_flight", ring_in_flight},
     {nullptr, nullptr},
 };
+
+const OpDesc* const kOpLists[] = {kIoOps, kFsOps, kNetOps, kTimeOps};
+
+// Sets every ring function and op (as an op_entry closure over its OpDesc) in the
+// table on top of the stack; `methods` is the method table that ring:link looks ops
+// up in.
+void set_ring_functions(lua_State* L, int methods) {
+    luaL_setfuncs(L, kRingFunctions, 0);
+    for (const OpDesc* list : kOpLists) {
+        for (const OpDesc* op = list; op->name != nullptr; ++op) {
+            lua_pushlightuserdata(L, const_cast<OpDesc*>(op));
+            lua_pushcclosure(L, op_entry, 1);
+            lua_setfield(L, -2, op->name);
+        }
+    }
+    lua_pushvalue(L, methods);
+    lua_pushcclosure(L, op_link, 1);
+    lua_setfield(L, -2, "link");
+}
 
 const luaL_Reg kMeta[] = {
     {"__gc", ring_gc},
@@ -134,7 +145,27 @@ const luaL_Reg kMeta[] = {
     {nullptr, nullptr},
 };
 
+// __index of a constants table: only reached for a name it does not have.
+int missing_constant(lua_State* L) {
+    return luaL_error(L, "luring.%s has no constant '%s'", lua_tostring(L, lua_upvalueindex(1)),
+                      luaL_tolstring(L, 2, nullptr));
+}
+
 }  // namespace
+
+void set_constants(lua_State* L, const char* table, const Constant* list) {
+    lua_newtable(L);
+    for (const Constant* c = list; c->name != nullptr; ++c) {
+        lua_pushinteger(L, c->value);
+        lua_setfield(L, -2, c->name);
+    }
+    lua_createtable(L, 0, 1);
+    lua_pushstring(L, table);
+    lua_pushcclosure(L, missing_constant, 1);
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, -2, table);
+}
 
 }  // namespace luring::lua
 
@@ -147,18 +178,32 @@ extern "C" __attribute__((visibility("default"))) int luaopen_luring(lua_State* 
     }
     luaL_checkversion(L);
 
+    // The rings' refs tables, weak-keyed by ring (an ephemeron table: a callback that
+    // refers to its ring does not keep the ring alive).
+    lua_newtable(L);
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &kRefsKey);
+
     // The metatable; __index is the method table.
     luaL_newmetatable(L, kRingMeta);
     luaL_setfuncs(L, kMeta, 0);
-    luaL_newlib(L, kRingFunctions);
+    lua_newtable(L);
+    const int methods = lua_gettop(L);
+    set_ring_functions(L, methods);
     lua_getfield(L, -1, "queue_exit");
     lua_setfield(L, -2, "close");  // ring:close() is queue_exit
     lua_setfield(L, -2, "__index");
     lua_pushliteral(L, "luring.Ring is not accessible");
     lua_setfield(L, -2, "__metatable");
     const int meta = lua_gettop(L);
+    lua_getfield(L, meta, "__index");
+    const int method_table = lua_gettop(L);
 
-    luaL_newlib(L, kRingFunctions);
+    lua_newtable(L);
+    set_ring_functions(L, method_table);
     lua_pushvalue(L, meta);  // queue_init gives new rings this metatable
     lua_pushcclosure(L, queue_init, 1);
     lua_setfield(L, -2, "queue_init");
@@ -172,6 +217,12 @@ extern "C" __attribute__((visibility("default"))) int luaopen_luring(lua_State* 
     set_constants(L, "errno", kErrno);
     set_constants(L, "msg", kMsgFlags);
     set_constants(L, "sock", kSockFlags);
+    set_constants(L, "sqe", kSqeFlags);
+    lua_pushcfunction(L, now);
+    lua_setfield(L, -2, "now");
+    open_fs(L);
+    open_net(L);
+    open_time(L);
     lua_pushliteral(L, "0.2.0");
     lua_setfield(L, -2, "_VERSION");
     return 1;

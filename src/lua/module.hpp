@@ -7,6 +7,7 @@
 
 #include <cstdint>
 
+#include "op.hpp"
 #include "requests.hpp"
 #include "ring.hpp"
 
@@ -20,9 +21,12 @@ inline constexpr std::uint32_t kBatch = 64;
 // The kernel's largest single transfer (MAX_RW_COUNT: INT_MAX rounded down to a page).
 inline constexpr lua_Integer kMaxTransfer = 0x7fff'f000;
 
-// The ring userdata's one user value: the refs table. refs[2*slot+1] holds the slot's
-// callback, refs[2*slot+2] the string the kernel reads from (pinned until completion).
-inline constexpr int kRefsUservalue = 1;
+// Each ring's refs table: refs[2*slot+1] holds the slot's callback, refs[2*slot+2] the
+// value the kernel reads from (pinned until the final completion). It is kept in an
+// ephemeron table in the registry, keyed by the ring, not as a user value, so that
+// debug.setuservalue cannot swap it under the kernel. Its keys are filled (false)
+// whenever the slot table grows, so storing a callback or a pin never allocates.
+extern const char kRefsKey;
 
 // Internal requests (teardown's cancel) carry this user_data, which no slot matches.
 inline constexpr std::uint64_t kInternalUserData = 0xffff'ffffULL;
@@ -31,6 +35,14 @@ inline constexpr std::uint64_t kInternalUserData = 0xffff'ffffULL;
 struct AcceptAddr {
     sockaddr_storage addr;
     std::uint32_t len;
+};
+
+// The request whose completion is being turned into callback arguments: if pushing
+// them raises (out of memory), do_cqes ends it (closing a descriptor nobody received).
+struct Completing {
+    std::uint32_t slot = Requests::kNone;
+    std::int32_t res = 0;
+    bool final = false;
 };
 
 struct LuaRing {
@@ -46,6 +58,8 @@ struct LuaRing {
     std::uint32_t cqe_seq = 0;
     std::uint32_t serial = 0;  // tells rings apart in cqe tokens
     unsigned fork_generation = 0;
+    Completing completing;
+    std::uint64_t lacks_ops = 0;  // opcodes below 64 the kernel lacks (bit n: opcode n)
     lua_Integer handled = 0;  // completions handled by the running do_cqes
     int dispatch_depth = 0;   // nesting of do_cqes on this ring
     bool closing = false;    // queue_exit was called (teardown may wait for do_cqes)
@@ -75,6 +89,41 @@ LuaRing* check_ring(lua_State* L, int arg);
 // Inside do_cqes it only marks the ring closing; the outermost do_cqes finishes it.
 void close_ring(lua_State* L, LuaRing* r, int idx);
 
+// Ends the request in slot `i` (its final completion was handled, or it never will
+// be): drops its callback and pin from the refs table at stack index `refs`, frees the
+// slot. Never raises.
+void end_request(lua_State* L, LuaRing* r, int refs, std::uint32_t i);
+
+// Completions the kernel still owes: at least one per request in flight (queued ones
+// included), except silent chain members, minus those already taken but not handled.
+// Waiting for more than this could wait forever.
+inline lua_Integer owed_completions(const LuaRing* r) {
+    lua_Integer owed = lua_Integer{r->requests.in_flight()} - r->requests.silent() -
+                       r->pending_count;
+    return owed > 0 ? owed : 0;
+}
+
+// Pushes the refs table of the ring at stack index `idx`.
+void push_refs(lua_State* L, int idx);
+
+// Makes room for `n` more requests: slots and their refs-table keys. Raises when out
+// of memory (nothing is queued then).
+void ensure_slots(lua_State* L, LuaRing* r, int ring_idx, std::uint32_t n);
+
+// A table of integer constants (luring.msg, luring.errno, ...): a missing name raises
+// ("luring.msg has no 'NOSIGNALL'"), so a misspelt flag never passes silently as nil.
+struct Constant {
+    const char* name;
+    lua_Integer value;
+};
+void set_constants(lua_State* L, const char* table, const Constant* list);
+
+// Each area adds its constants and synchronous helpers to the module table on top.
+void open_fs(lua_State* L);
+void open_net(lua_State* L);
+void open_time(lua_State* L);
+int now(lua_State* L);
+
 // Argument checks that raise "bad argument" errors naming the function.
 int check_fd(lua_State* L, int arg);
 std::uint64_t check_offset(lua_State* L, int arg);
@@ -89,11 +138,9 @@ int submit(lua_State* L);
 int submit_and_wait(lua_State* L);
 int do_cqes(lua_State* L);
 int cqe_seen(lua_State* L);
-int op_write(lua_State* L);
-int op_read(lua_State* L);
-int op_recv(lua_State* L);
-int op_send(lua_State* L);
-int op_accept(lua_State* L);
+int ring_wait(lua_State* L);
+int ring_run(lua_State* L);
+int ring_in_flight(lua_State* L);
 int probe(lua_State* L);
 int ring_gc(lua_State* L);
 int ring_tostring(lua_State* L);

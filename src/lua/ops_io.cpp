@@ -1,14 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// The luring 0.1 I/O operations: write, read, recv, send, accept.
+// Data I/O: luring 0.1's write, read, recv and send, and readv / writev.
 //
-// Order inside each: every argument check, then the slot, its buffer and the Lua refs
-// (each of which may raise), and only then the SQE, so a raised error never leaves a
-// half-made request and a full queue (nil) retains nothing. What the kernel reads for
-// write/send (a copy of a small string, or the string itself, pinned) and what it
-// writes for read/recv/accept (the slot's buffer) live until the completion is handled.
+// What the kernel reads (a copy of a small string in the slot's buffer, or the string
+// itself, pinned) and what it writes (the slot's buffer) live until the final
+// completion. The callback of a read gets exactly res bytes, never more than asked.
 #include <sys/socket.h>
+#include <sys/uio.h>
 
-#include <climits>
 #include <cstring>
 
 #include "module.hpp"
@@ -18,211 +16,194 @@ namespace luring::lua {
 
 namespace {
 
-// Prepares a request: a slot (with a buffer of `buf_size` bytes if `with_buf`), the
-// callback at `cb_arg` (if any) and the string at `pin_arg` (if non-zero) pinned in the
-// refs table. Returns the SQE, or nullptr when the SQ is full (nothing retained).
-uring::Sqe* begin(lua_State* L, LuaRing* r, bool has_cb, int cb_arg, int pin_arg,
-                  bool with_buf, std::uint32_t buf_size, std::uint32_t& slot) {
-    if (r->ring.sq_space_left() == 0) return nullptr;
-    std::uint32_t i = r->requests.acquire();
-    if (i == Requests::kNone) luaL_error(L, "not enough memory for another request");
-    if (with_buf && !r->requests.reserve_buffer(i, buf_size)) {
-        luaL_error(L, "not enough memory for a %u-byte buffer", buf_size);
-    }
-    const lua_Integer key = 2 * static_cast<lua_Integer>(i) + 1;
-    if (has_cb || pin_arg != 0) {
-        lua_getiuservalue(L, 1, kRefsUservalue);
-        // The string first: if storing the callback then fails (out of memory), no
-        // callback is left behind for the slot's next request to run by mistake, and the
-        // sticky `pinned` makes that request's completion drop the stray pin.
-        if (pin_arg != 0) {
-            r->requests[i].pinned = true;
-            lua_pushvalue(L, pin_arg);
-            lua_rawseti(L, -2, key + 1);
-        }
-        if (has_cb) {
-            lua_pushvalue(L, cb_arg);
-            lua_rawseti(L, -2, key);
-        }
-        lua_pop(L, 1);
-    }
-    uring::Sqe* sqe = r->ring.get_sqe();  // space was checked; nothing ran in between
-    slot = i;
-    return sqe;
-}
-
-// Starts the request in `slot` with `sqe` and returns its handle (the user_data).
-int finish(lua_State* L, LuaRing* r, uring::Sqe* sqe, std::uint32_t slot, Kind kind) {
-    sqe->user_data = r->requests.start(slot, kind);
-    lua_pushinteger(L, static_cast<lua_Integer>(sqe->user_data));
-    return 1;
-}
-
-int queue_full(lua_State* L) {
-    lua_pushnil(L);
-    return 1;
-}
-
 // Contents up to this size are copied into the slot's buffer: a copy of a small string
 // costs less than pinning it in the refs table and unpinning it at completion. Larger
 // ones are pinned, never copied.
 constexpr std::size_t kCopyMax = 1024;
 
-// Queues a read or recv of up to `size` bytes into the slot's buffer. Returns the SQE
-// with `*out` pointing at that buffer, or nullptr (queue full).
-uring::Sqe* begin_input(lua_State* L, LuaRing* r, bool has_cb, std::uint32_t size, char** out,
-                        std::uint32_t& slot) {
-    uring::Sqe* sqe = begin(L, r, has_cb, 5, 0, true, size, slot);
-    if (sqe == nullptr) return nullptr;
-    r->requests[slot].len = size;  // the callback never gets more than this
-    *out = r->requests[slot].buf;
-    return sqe;
+// Most iovecs one readv/writev takes (the kernel's UIO_MAXIOV).
+constexpr lua_Integer kMaxIov = 1024;
+
+// The string at `arg` as the bytes of a write or send: copied if small, else pinned.
+// Longer than the kernel's single-transfer maximum is cut to it: res says how much.
+void check_output(lua_State* L, int arg, OpArgs& a) {
+    a.str = luaL_checklstring(L, arg, &a.str_len);
+    if (a.str_len <= kCopyMax) {
+        a.buf = static_cast<std::uint32_t>(a.str_len);
+    } else {
+        a.pin = arg;
+    }
+    if (a.str_len > static_cast<std::size_t>(kMaxTransfer)) a.str_len = kMaxTransfer;
 }
 
-// Queues the write or send of the string at argument 3, copied or pinned. Returns the SQE
-// with `*out` pointing at bytes that live until completion, or nullptr (queue full).
-uring::Sqe* begin_output(lua_State* L, LuaRing* r, bool has_cb, const char* data,
-                         std::size_t len, const char** out, std::uint32_t& slot) {
-    const bool copy = len <= kCopyMax;
-    uring::Sqe* sqe = begin(L, r, has_cb, 5, copy ? 0 : 3, copy,
-                            static_cast<std::uint32_t>(copy ? len : 0), slot);
-    if (sqe == nullptr) return nullptr;
-    *out = data;
-    if (copy) {
-        char* buf = r->requests[slot].buf;
-        std::memcpy(buf, data, len);
-        *out = buf;
+// The bytes to hand the kernel: the slot's copy, or the pinned string.
+const char* output_bytes(const OpArgs& a, char* buf) {
+    if (a.pin != 0) return a.str;
+    std::memcpy(buf, a.str, a.str_len);
+    return buf;
+}
+
+// The callback's data: exactly res bytes (none on failure), never more than asked for.
+int push_input(lua_State* L, std::int32_t res, const Slot& s) {
+    std::uint32_t n = res > 0 ? static_cast<std::uint32_t>(res) : 0;
+    if (n > s.len) n = s.len;
+    lua_pushlstring(L, s.buf, n);
+    return 1;
+}
+
+// ---- write(fd, content, offset, cb) -> cb(cqe, res)
+void check_write(lua_State* L, int base, OpArgs& a) {
+    a.fd = check_fd(L, base);
+    check_output(L, base + 1, a);
+    a.n[0] = static_cast<std::int64_t>(check_offset(L, base + 2));
+}
+void prep_write(lua_State*, uring::Sqe& sqe, const OpArgs& a, char* buf) {
+    uring::prep_write(sqe, a.fd, output_bytes(a, buf), static_cast<std::uint32_t>(a.str_len),
+                      static_cast<std::uint64_t>(a.n[0]));
+}
+
+// ---- read(fd, size, offset, cb) -> cb(cqe, res, data)
+void check_read(lua_State* L, int base, OpArgs& a) {
+    a.fd = check_fd(L, base);
+    a.buf = a.out_len = check_size(L, base + 1);
+    a.n[0] = static_cast<std::int64_t>(check_offset(L, base + 2));
+}
+void prep_read(lua_State*, uring::Sqe& sqe, const OpArgs& a, char* buf) {
+    uring::prep_read(sqe, a.fd, buf, a.buf, static_cast<std::uint64_t>(a.n[0]));
+}
+
+// ---- recv(fd, size, flags, cb) -> cb(cqe, res, data)
+void check_recv(lua_State* L, int base, OpArgs& a) {
+    a.fd = check_fd(L, base);
+    a.buf = a.out_len = check_size(L, base + 1);
+    a.n[0] = check_flags(L, base + 2);
+    // With MSG_TRUNC the kernel reports the full length but copies at most `size` bytes
+    // (UDP) or nothing at all (TCP): there would be no data to hand over for `res`.
+    luaL_argcheck(L, (a.n[0] & MSG_TRUNC) == 0, base + 2, "MSG_TRUNC is not supported");
+}
+void prep_recv(lua_State*, uring::Sqe& sqe, const OpArgs& a, char* buf) {
+    uring::prep_recv(sqe, a.fd, buf, a.buf, static_cast<int>(a.n[0]));
+}
+
+// ---- send(fd, content, flags, cb) -> cb(cqe, res)
+void check_send(lua_State* L, int base, OpArgs& a) {
+    a.fd = check_fd(L, base);
+    check_output(L, base + 1, a);
+    a.n[0] = check_flags(L, base + 2);
+}
+void prep_send(lua_State*, uring::Sqe& sqe, const OpArgs& a, char* buf) {
+    uring::prep_send(sqe, a.fd, output_bytes(a, buf), static_cast<std::uint32_t>(a.str_len),
+                     static_cast<int>(a.n[0]));
+}
+
+// ---- readv(fd, sizes, offset, cb) -> cb(cqe, res, {strings})
+// The slot's buffer holds the iovec count, the iovecs, then the data buffers in order.
+struct IovHeader {
+    std::size_t count;
+};
+constexpr std::size_t kIovStart = sizeof(IovHeader) > alignof(iovec) ? sizeof(IovHeader)
+                                                                       : alignof(iovec);
+
+// Copies the table at `arg` (integers or strings) into a fresh one that the caller
+// cannot change; returns its length. prep() reads the copy.
+lua_Integer copy_sequence(lua_State* L, int arg, int type, const char* what) {
+    luaL_checktype(L, arg, LUA_TTABLE);
+    const lua_Integer n = luaL_len(L, arg);
+    if (n < 1 || n > kMaxIov) luaL_argerror(L, arg, "must hold 1 to 1024 entries");
+    lua_createtable(L, static_cast<int>(n), 0);
+    for (lua_Integer k = 1; k <= n; ++k) {
+        lua_geti(L, arg, k);
+        if (lua_type(L, -1) != type || (type == LUA_TNUMBER && !lua_isinteger(L, -1))) {
+            luaL_argerror(L, arg, what);
+        }
+        lua_rawseti(L, -2, k);
     }
-    return sqe;
+    lua_replace(L, arg);
+    return n;
+}
+
+void check_readv(lua_State* L, int base, OpArgs& a) {
+    a.fd = check_fd(L, base);
+    const lua_Integer n = copy_sequence(L, base + 1, LUA_TNUMBER, "must hold only sizes");
+    std::uint64_t total = 0;
+    for (lua_Integer k = 1; k <= n; ++k) {
+        lua_rawgeti(L, base + 1, k);
+        lua_Integer size = lua_tointeger(L, -1);
+        lua_pop(L, 1);
+        if (size < 0) luaL_argerror(L, base + 1, "sizes must be >= 0");
+        total += static_cast<std::uint64_t>(size);
+        if (total > static_cast<std::uint64_t>(kMaxTransfer)) {
+            luaL_argerror(L, base + 1, "sizes add up to more than 2147479552");
+        }
+    }
+    a.n[0] = static_cast<std::int64_t>(check_offset(L, base + 2));
+    a.n[1] = n;
+    a.fd2 = base + 1;  // where prep() finds the sizes
+    a.out_len = static_cast<std::uint32_t>(total);
+    a.buf = static_cast<std::uint32_t>(kIovStart + n * sizeof(iovec) + total);
+}
+void prep_readv(lua_State* L, uring::Sqe& sqe, const OpArgs& a, char* buf) {
+    reinterpret_cast<IovHeader*>(buf)->count = static_cast<std::size_t>(a.n[1]);
+    auto* iov = reinterpret_cast<iovec*>(buf + kIovStart);
+    char* data = reinterpret_cast<char*>(iov + a.n[1]);
+    for (lua_Integer k = 0; k < a.n[1]; ++k) {
+        lua_rawgeti(L, a.fd2, k + 1);  // an integer from our own copy: no Lua runs
+        iov[k].iov_base = data;
+        iov[k].iov_len = static_cast<std::size_t>(lua_tointeger(L, -1));
+        lua_pop(L, 1);
+        data += iov[k].iov_len;
+    }
+    uring::prep_readv(sqe, a.fd, iov, static_cast<std::uint32_t>(a.n[1]),
+                      static_cast<std::uint64_t>(a.n[0]));
+}
+// One string per buffer: full ones, then the one res ended in, then empty ones.
+int push_readv(lua_State* L, std::int32_t res, const Slot& s) {
+    const std::size_t count = reinterpret_cast<const IovHeader*>(s.buf)->count;
+    const auto* iov = reinterpret_cast<const iovec*>(s.buf + kIovStart);
+    std::size_t left = res > 0 ? static_cast<std::size_t>(res) : 0;
+    if (left > s.len) left = s.len;
+    lua_createtable(L, static_cast<int>(count), 0);
+    for (std::size_t k = 0; k < count; ++k) {
+        std::size_t n = iov[k].iov_len < left ? iov[k].iov_len : left;
+        lua_pushlstring(L, static_cast<const char*>(iov[k].iov_base), n);
+        lua_rawseti(L, -2, static_cast<lua_Integer>(k + 1));
+        left -= n;
+    }
+    return 1;
+}
+
+// ---- writev(fd, strings, offset, cb) -> cb(cqe, res)
+// The strings are pinned through a copy of the table, so the caller may change its own.
+void check_writev(lua_State* L, int base, OpArgs& a) {
+    a.fd = check_fd(L, base);
+    a.n[1] = copy_sequence(L, base + 1, LUA_TSTRING, "must hold only strings");
+    a.n[0] = static_cast<std::int64_t>(check_offset(L, base + 2));
+    a.pin = base + 1;
+    a.buf = static_cast<std::uint32_t>(a.n[1] * sizeof(iovec));
+}
+void prep_writev(lua_State* L, uring::Sqe& sqe, const OpArgs& a, char* buf) {
+    auto* iov = reinterpret_cast<iovec*>(buf);
+    for (lua_Integer k = 0; k < a.n[1]; ++k) {
+        lua_rawgeti(L, a.pin, k + 1);  // a string from our own copy: no Lua runs
+        std::size_t len = 0;
+        iov[k].iov_base = const_cast<char*>(lua_tolstring(L, -1, &len));
+        iov[k].iov_len = len;
+        lua_pop(L, 1);
+    }
+    uring::prep_writev(sqe, a.fd, iov, static_cast<std::uint32_t>(a.n[1]),
+                       static_cast<std::uint64_t>(a.n[0]));
 }
 
 }  // namespace
 
-int check_fd(lua_State* L, int arg) {
-    lua_Integer fd = luaL_checkinteger(L, arg);
-    luaL_argcheck(L, fd >= 0 && fd <= INT_MAX, arg, "file descriptor out of range");
-    return static_cast<int>(fd);
-}
-
-std::uint64_t check_offset(lua_State* L, int arg) {
-    lua_Integer off = luaL_checkinteger(L, arg);
-    luaL_argcheck(L, off >= -1, arg, "offset must be >= 0, or -1 for the file position");
-    return static_cast<std::uint64_t>(off);  // -1 becomes (u64)-1, the kernel's "current"
-}
-
-int check_flags(lua_State* L, int arg) {
-    lua_Integer flags = luaL_optinteger(L, arg, 0);
-    luaL_argcheck(L, flags >= 0 && flags <= INT_MAX, arg, "flags out of range");
-    return static_cast<int>(flags);
-}
-
-std::uint32_t check_size(lua_State* L, int arg) {
-    lua_Integer size = luaL_checkinteger(L, arg);
-    luaL_argcheck(L, size >= 0 && size <= kMaxTransfer, arg,
-                  "size must be between 0 and 2147479552");
-    return static_cast<std::uint32_t>(size);
-}
-
-bool check_callback(lua_State* L, int arg) {
-    switch (lua_type(L, arg)) {
-        case LUA_TNONE:
-        case LUA_TNIL:
-            return false;
-        case LUA_TFUNCTION:
-            return true;
-        default:
-            if (luaL_getmetafield(L, arg, "__call") != LUA_TNIL) {
-                lua_pop(L, 1);
-                return true;
-            }
-            luaL_typeerror(L, arg, "function");
-            return false;
-    }
-}
-
-// luring.write(ring, fd, content, offset [, cb(cqe, res)]) -> handle | nil
-int op_write(lua_State* L) {
-    LuaRing* r = check_ring(L, 1);
-    int fd = check_fd(L, 2);
-    std::size_t len = 0;
-    const char* data = luaL_checklstring(L, 3, &len);
-    std::uint64_t off = check_offset(L, 4);
-    bool has_cb = check_callback(L, 5);
-    std::uint32_t slot = 0;
-    const char* bytes = nullptr;
-    uring::Sqe* sqe = begin_output(L, r, has_cb, data, len, &bytes, slot);
-    if (sqe == nullptr) return queue_full(L);
-    // Longer writes are cut to the kernel's single-transfer maximum: res says how much.
-    std::uint32_t n = len > kMaxTransfer ? kMaxTransfer : static_cast<std::uint32_t>(len);
-    uring::prep_write(*sqe, fd, bytes, n, off);
-    return finish(L, r, sqe, slot, Kind::write);
-}
-
-// luring.read(ring, fd, size, offset [, cb(cqe, res, data)]) -> handle | nil
-int op_read(lua_State* L) {
-    LuaRing* r = check_ring(L, 1);
-    int fd = check_fd(L, 2);
-    std::uint32_t size = check_size(L, 3);
-    std::uint64_t off = check_offset(L, 4);
-    bool has_cb = check_callback(L, 5);
-    std::uint32_t slot = 0;
-    char* buf = nullptr;
-    uring::Sqe* sqe = begin_input(L, r, has_cb, size, &buf, slot);
-    if (sqe == nullptr) return queue_full(L);
-    uring::prep_read(*sqe, fd, buf, size, off);
-    return finish(L, r, sqe, slot, Kind::read);
-}
-
-// luring.recv(ring, sockfd, size, flags [, cb(cqe, res, data)]) -> handle | nil
-int op_recv(lua_State* L) {
-    LuaRing* r = check_ring(L, 1);
-    int fd = check_fd(L, 2);
-    std::uint32_t size = check_size(L, 3);
-    int flags = check_flags(L, 4);
-    // With MSG_TRUNC the kernel reports the full length but copies at most `size` bytes
-    // (UDP) or nothing at all (TCP): there would be no data to hand over for `res`.
-    luaL_argcheck(L, (flags & MSG_TRUNC) == 0, 4, "MSG_TRUNC is not supported");
-    bool has_cb = check_callback(L, 5);
-    std::uint32_t slot = 0;
-    char* buf = nullptr;
-    uring::Sqe* sqe = begin_input(L, r, has_cb, size, &buf, slot);
-    if (sqe == nullptr) return queue_full(L);
-    uring::prep_recv(*sqe, fd, buf, size, flags);
-    return finish(L, r, sqe, slot, Kind::recv);
-}
-
-// luring.send(ring, sockfd, content, flags [, cb(cqe, res)]) -> handle | nil
-int op_send(lua_State* L) {
-    LuaRing* r = check_ring(L, 1);
-    int fd = check_fd(L, 2);
-    std::size_t len = 0;
-    const char* data = luaL_checklstring(L, 3, &len);
-    int flags = check_flags(L, 4);
-    bool has_cb = check_callback(L, 5);
-    std::uint32_t slot = 0;
-    const char* bytes = nullptr;
-    uring::Sqe* sqe = begin_output(L, r, has_cb, data, len, &bytes, slot);
-    if (sqe == nullptr) return queue_full(L);
-    std::uint32_t n = len > kMaxTransfer ? kMaxTransfer : static_cast<std::uint32_t>(len);
-    uring::prep_send(*sqe, fd, bytes, n, flags);
-    return finish(L, r, sqe, slot, Kind::send);
-}
-
-// luring.accept(ring, sockfd, flags [, cb(cqe, res, peer)]) -> handle | nil
-// The new descriptor is always close-on-exec.
-int op_accept(lua_State* L) {
-    LuaRing* r = check_ring(L, 1);
-    int fd = check_fd(L, 2);
-    int flags = check_flags(L, 3);
-    bool has_cb = check_callback(L, 4);
-    std::uint32_t slot = 0;
-    uring::Sqe* sqe = begin(L, r, has_cb, 4, 0, true, sizeof(AcceptAddr), slot);
-    if (sqe == nullptr) return queue_full(L);
-    auto* a = reinterpret_cast<AcceptAddr*>(r->requests[slot].buf);
-    a->len = sizeof(a->addr);  // in/out: the kernel reads the room it has, writes the size
-    uring::prep_accept(*sqe, fd, reinterpret_cast<sockaddr*>(&a->addr), &a->len,
-                       flags | SOCK_CLOEXEC);
-    return finish(L, r, sqe, slot, Kind::accept);
-}
+extern const OpDesc kIoOps[] = {
+    {"write", uring::Op::write, 3, 0, check_write, prep_write, nullptr, nullptr},
+    {"read", uring::Op::read, 3, 0, check_read, prep_read, push_input, nullptr},
+    {"recv", uring::Op::recv, 3, 0, check_recv, prep_recv, push_input, nullptr},
+    {"send", uring::Op::send, 3, 0, check_send, prep_send, nullptr, nullptr},
+    {"readv", uring::Op::readv, 3, 0, check_readv, prep_readv, push_readv, nullptr},
+    {"writev", uring::Op::writev, 3, 0, check_writev, prep_writev, nullptr, nullptr},
+    {nullptr, uring::Op::nop, 0, 0, nullptr, nullptr, nullptr, nullptr},
+};
 
 }  // namespace luring::lua

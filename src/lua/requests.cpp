@@ -21,13 +21,32 @@ bool Requests::grow() noexcept {
         slots_[i].next_free = i + 1 < want ? i + 1 : free_head_;
     }
     free_head_ = old;
+    free_count_ += want - old;
     count_ = want;
     return true;
 }
 
+bool Requests::ensure_free(std::uint32_t n, std::uint32_t& grown_from) noexcept {
+    grown_from = count_;
+    while (free_count_ < n) {
+        if (!grow()) return false;
+    }
+    return true;
+}
+
 std::uint32_t Requests::acquire() noexcept {
-    if (free_head_ == kNone && !grow()) return kNone;
-    return free_head_;
+    assert(free_head_ != kNone);
+    std::uint32_t i = free_head_;
+    free_head_ = slots_[i].next_free;
+    slots_[i].next_free = kNone;
+    --free_count_;
+    return i;
+}
+
+void Requests::unacquire(std::uint32_t i) noexcept {
+    slots_[i].next_free = free_head_;
+    free_head_ = i;
+    ++free_count_;
 }
 
 bool Requests::reserve_buffer(std::uint32_t i, std::uint32_t size) noexcept {
@@ -42,16 +61,12 @@ bool Requests::reserve_buffer(std::uint32_t i, std::uint32_t size) noexcept {
     return true;
 }
 
-std::uint64_t Requests::start(std::uint32_t i, Kind kind) noexcept {
+std::uint64_t Requests::start(std::uint32_t i, const OpDesc* op) noexcept {
     Slot& s = slots_[i];
-    // i is the head: acquire() returned it, and nothing between the two can run Lua code
-    // that would acquire another slot (no GC step, hence no finalizer, in between).
-    assert(i == free_head_);
-    free_head_ = s.next_free;
-    s.next_free = kNone;
-    s.kind = kind;
+    s.op = op;
     ++in_flight_;
-    return std::uint64_t{s.generation} << 32 | i;
+    if (s.silent) ++silent_;
+    return user_data(s, i);
 }
 
 std::uint32_t Requests::find(std::uint64_t user_data) const noexcept {
@@ -59,22 +74,27 @@ std::uint32_t Requests::find(std::uint64_t user_data) const noexcept {
     std::uint32_t generation = static_cast<std::uint32_t>(user_data >> 32);
     if (i >= count_) return kNone;
     const Slot& s = slots_[i];
-    if (s.kind == Kind::none || s.generation != generation) return kNone;
+    if (s.op == nullptr || s.generation != generation) return kNone;
     return i;
 }
 
 void Requests::finish(std::uint32_t i) noexcept {
     Slot& s = slots_[i];
-    s.kind = Kind::none;
+    if (s.silent) --silent_;
+    s.op = nullptr;
+    s.silent = false;
+    s.sync = false;
+    s.chain_prev = 0;
     s.generation = (s.generation + 1) & kGenerationMask;
     s.next_free = free_head_;
     free_head_ = i;
+    ++free_count_;
     --in_flight_;
 }
 
 void Requests::trim(std::uint32_t i) noexcept {
     Slot& s = slots_[i];
-    if (s.kind != Kind::none || s.buf_cap <= kKeepBufferMax) return;
+    if (s.op != nullptr || s.buf_cap <= kKeepBufferMax) return;
     std::free(s.buf);
     s.buf = nullptr;
     s.buf_cap = 0;
@@ -90,7 +110,9 @@ void Requests::abandon() noexcept {
     slots_ = nullptr;
     count_ = 0;
     free_head_ = kNone;
+    free_count_ = 0;
     in_flight_ = 0;
+    silent_ = 0;
 }
 
 }  // namespace luring::lua

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// Request slots: one per operation from submission until its completion is handled.
+// Request slots: one per operation from submission until its final completion is handled.
 //
 // A request is named in the kernel by user_data = slot | generation << 32, never by a
 // pointer, so a stale or duplicate completion can be recognised and ignored. Each slot
-// keeps a reusable buffer (read data, accept's address), so steady-state I/O allocates
-// nothing here. The Lua side (callbacks, pinned strings) lives in a per-ring Lua table
-// indexed by slot; this file knows nothing of Lua.
+// keeps a reusable buffer (read data, a path, a timespec, accept's address), so
+// steady-state I/O allocates nothing here. The Lua side (callbacks, pinned values) lives
+// in a per-ring Lua table indexed by slot; this file knows nothing of Lua.
 #pragma once
 
 #include <cstddef>
@@ -13,16 +13,21 @@
 
 namespace luring::lua {
 
-enum class Kind : std::uint8_t { none, write, read, recv, send, accept };
+struct OpDesc;
 
 struct Slot {
     std::uint32_t generation = 1;  // so the first handle is not 0
     std::uint32_t next_free = 0;
-    Kind kind = Kind::none;  // none while the slot is free
-    // refs[2*slot+2] may hold a string: cleared at the slot's next completion. Sticky
-    // until then, so even a pin left by a request that failed to start is dropped.
+    const OpDesc* op = nullptr;  // nullptr while the slot is free
+    // refs[2*slot+2] holds a pinned value: cleared at the slot's final completion.
     bool pinned = false;
-    std::uint32_t len = 0;  // read/recv: the size asked for; never hand out more
+    // A chain member with IOSQE_CQE_SKIP_SUCCESS: it posts no CQE when it succeeds, so
+    // the final CQE of the request behind it (chain_next) ends it too.
+    bool silent = false;
+    bool sync = false;             // done synchronously: the CQE's result is held_res
+    std::int32_t held_res = 0;     // a sync result, or a zero-copy send's until F_NOTIF
+    std::uint64_t chain_prev = 0;  // user_data of a silent request ahead in the chain
+    std::uint32_t len = 0;         // read/recv: the size asked for; never hand out more
     std::uint32_t buf_cap = 0;
     char* buf = nullptr;  // owned; kept across requests for reuse
 };
@@ -42,15 +47,20 @@ public:
     Requests(const Requests&) = delete;
     Requests& operator=(const Requests&) = delete;
 
-    // A free slot index, growing the table if needed; kNone when out of memory. The slot
-    // stays free until start() marks it in flight, so an abandoned acquire needs no undo.
+    // Grows the table until at least `n` slots are free. False when out of memory.
+    // Returns the old capacity in `grown_from` so the caller can size its Lua side.
+    bool ensure_free(std::uint32_t n, std::uint32_t& grown_from) noexcept;
+
+    // Takes a free slot (ensure_free said there is one) off the free list. It is
+    // neither free nor in flight until start() or unacquire().
     std::uint32_t acquire() noexcept;
+    void unacquire(std::uint32_t i) noexcept;
 
     // Makes sure slot `i` has a buffer of at least `size` bytes. False when out of memory.
     bool reserve_buffer(std::uint32_t i, std::uint32_t size) noexcept;
 
-    // Marks slot `i` (from acquire) in flight as `kind`; returns its user_data.
-    std::uint64_t start(std::uint32_t i, Kind kind) noexcept;
+    // Marks acquired slot `i` in flight for `op`; returns its user_data.
+    std::uint64_t start(std::uint32_t i, const OpDesc* op) noexcept;
 
     // The slot for a completion's user_data, or kNone if no request in flight has it
     // (stale, duplicate, or one of our internal requests).
@@ -63,8 +73,14 @@ public:
     // Frees slot `i`'s buffer if it is free and the buffer is large (kKeepBufferMax).
     void trim(std::uint32_t i) noexcept;
 
+    static std::uint64_t user_data(const Slot& s, std::uint32_t i) noexcept {
+        return std::uint64_t{s.generation} << 32 | i;
+    }
+
     Slot& operator[](std::uint32_t i) noexcept { return slots_[i]; }
     std::uint32_t in_flight() const noexcept { return in_flight_; }
+    // Requests in flight that may end without a CQE of their own (silent chain members).
+    std::uint32_t silent() const noexcept { return silent_; }
     std::uint32_t capacity() const noexcept { return count_; }
 
     // Frees every buffer and the table. Only call when the kernel can no longer write
@@ -81,7 +97,9 @@ private:
     Slot* slots_ = nullptr;
     std::uint32_t count_ = 0;
     std::uint32_t free_head_ = kNone;
+    std::uint32_t free_count_ = 0;
     std::uint32_t in_flight_ = 0;
+    std::uint32_t silent_ = 0;
 };
 
 }  // namespace luring::lua

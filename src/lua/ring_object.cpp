@@ -21,6 +21,7 @@ namespace luring::lua {
 
 unsigned g_fork_generation = 0;
 const char kRingTag = 0;
+const char kRefsKey = 0;
 
 namespace {
 
@@ -36,13 +37,25 @@ long now_ms() {
     return ts.tv_sec * 1000 + ts.tv_nsec / 1'000'000;
 }
 
-// Ends the request of a completion without calling back. An accepted connection is
-// closed: nobody will ever learn its descriptor.
+// Ends the request of a completion without calling back (on its final CQE only: a
+// zero-copy send's bytes stay pinned until F_NOTIF). A new descriptor is closed: nobody
+// will ever learn it.
 void end_silently(LuaRing* r, const uring::Cqe& cqe) {
     std::uint32_t i = r->requests.find(cqe.user_data);
     if (i == Requests::kNone) return;
-    if (r->requests[i].kind == Kind::accept && cqe.res >= 0) uring::sys::close(cqe.res);
+    const Slot& s = r->requests[i];
+    const std::int32_t res = s.sync ? s.held_res : cqe.res;
+    if (res >= 0 && (s.op->flags & op_flag::result_fd) != 0) uring::sys::close(res);
+    if ((cqe.flags & uring::cqe_flag::more) != 0) return;
+    std::uint64_t prev = s.chain_prev;
     r->requests.finish(i);
+    // Silent chain members ahead of it have ended too (see end_silent_chain).
+    while (prev != 0) {
+        std::uint32_t j = r->requests.find(prev);
+        if (j == Requests::kNone) break;
+        prev = r->requests[j].chain_prev;
+        r->requests.finish(j);
+    }
 }
 
 // Takes every available CQE and ends its request without calling back.
@@ -96,7 +109,7 @@ bool drain(LuaRing* r) {
             per_request_sent = true;
             for (std::uint32_t i = 0; i < r->requests.capacity(); ++i) {
                 const Slot& s = r->requests[i];
-                if (s.kind == Kind::none) continue;
+                if (s.op == nullptr) continue;
                 queue_cancel(r, std::uint64_t{s.generation} << 32 | i, 0);
             }
             r->ring.submit();
@@ -111,7 +124,39 @@ bool drain(LuaRing* r) {
     return r->requests.in_flight() == 0;
 }
 
+// "defer_taskrun" as the Lua constant spells it: "DEFER_TASKRUN".
+void upper(const char* name, char* out, std::size_t size) {
+    std::size_t k = 0;
+    for (; name[k] != '\0' && k + 1 < size; ++k) {
+        out[k] = name[k] >= 'a' && name[k] <= 'z' ? static_cast<char>(name[k] - 'a' + 'A')
+                                                  : name[k];
+    }
+    out[k] = '\0';
+}
+
 }  // namespace
+
+void push_refs(lua_State* L, int idx) {
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &kRefsKey);
+    lua_pushvalue(L, idx);
+    lua_rawget(L, -2);
+    lua_remove(L, -2);
+}
+
+void ensure_slots(lua_State* L, LuaRing* r, int ring_idx, std::uint32_t n) {
+    std::uint32_t old = 0;
+    if (!r->requests.ensure_free(n, old)) luaL_error(L, "not enough memory for another request");
+    const std::uint32_t now = r->requests.capacity();
+    if (now == old) return;
+    // Give the new slots' keys a value, so that later stores into them never allocate
+    // (and so never raise) while a request is half queued.
+    push_refs(L, ring_idx);
+    for (lua_Integer k = 2 * static_cast<lua_Integer>(old) + 1; k <= 2 * lua_Integer{now}; ++k) {
+        lua_pushboolean(L, 0);
+        lua_rawseti(L, -2, k);
+    }
+    lua_pop(L, 1);
+}
 
 LuaRing* to_ring(lua_State* L, int arg) {
     if (lua_type(L, arg) != LUA_TUSERDATA || lua_rawlen(L, arg) != sizeof(LuaRing)) {
@@ -144,11 +189,14 @@ void close_ring(lua_State* L, LuaRing* r, int idx) {
     // child's copies of the buffers are its own and can be freed.
     if (!finished) {
         // Keep the pinned strings alive for good: the kernel may still read them.
-        lua_getiuservalue(L, idx, kRefsUservalue);
+        push_refs(L, idx);
         luaL_ref(L, LUA_REGISTRYINDEX);
     }
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &kRefsKey);
+    lua_pushvalue(L, idx);
     lua_pushnil(L);
-    lua_setiuservalue(L, idx, kRefsUservalue);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
     r->ring.close();
     if (finished) {
         r->requests.release_all();
@@ -165,6 +213,21 @@ int queue_init(lua_State* L) {
     lua_Integer entries = luaL_checkinteger(L, 1);
     uring::Params p{};
     if (lua_istable(L, 2)) {
+        // Every key must be one we know: a misspelt option must not pass silently.
+        lua_pushnil(L);
+        while (lua_next(L, 2) != 0) {
+            const char* key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : nullptr;
+            bool known = false;
+            for (const char* k : {"flags", "cq_entries", "sq_thread_idle", "sq_thread_cpu"}) {
+                if (key != nullptr && std::strcmp(key, k) == 0) known = true;
+            }
+            if (!known) {
+                return luaL_error(L, "bad argument #2 to 'queue_init' (unknown option '%s'; "
+                                  "options are flags, cq_entries, sq_thread_idle, "
+                                  "sq_thread_cpu)", luaL_tolstring(L, -2, nullptr));
+            }
+            lua_pop(L, 1);
+        }
         auto field = [&](const char* name, lua_Integer max) -> std::uint32_t {
             lua_getfield(L, 2, name);
             lua_Integer v = 0;
@@ -189,6 +252,21 @@ int queue_init(lua_State* L) {
         luaL_argcheck(L, flags >= 0 && flags <= UINT32_MAX, 2, "flags out of range");
         p.flags = static_cast<std::uint32_t>(flags);
     }
+    // Flags that need another one (DEFER_TASKRUN needs SINGLE_ISSUER): say so, as the
+    // probe knows, instead of the kernel's bare EINVAL.
+    for (const uring::SetupFlagInfo& f : uring::setup_flag_table()) {
+        if ((p.flags & f.value) == 0 || (p.flags & f.with_flags) == f.with_flags) continue;
+        for (const uring::SetupFlagInfo& g : uring::setup_flag_table()) {
+            if ((f.with_flags & g.value) != 0 && (p.flags & g.value) == 0) {
+                char need[32];
+                char with[32];
+                upper(f.name, need, sizeof(need));
+                upper(g.name, with, sizeof(with));
+                return luaL_error(L, "bad argument #2 to 'queue_init' (%s needs %s)", need,
+                                  with);
+            }
+        }
+    }
     // A disabled ring would need an enable call, and ATTACH_WQ another ring's fd: neither
     // exists in this API, so refuse them instead of making a ring that cannot work.
     luaL_argcheck(L, (p.flags & (uring::setup::r_disabled | uring::setup::attach_wq)) == 0, 2,
@@ -199,13 +277,17 @@ int queue_init(lua_State* L) {
                                                        : "entries must be between 1 and 32768");
 
     // The userdata starts closed, so a failed init leaves a harmless object to collect.
-    auto* r = static_cast<LuaRing*>(lua_newuserdatauv(L, sizeof(LuaRing), 1));
+    // No user values: nothing of the ring is reachable with debug.setuservalue.
+    auto* r = static_cast<LuaRing*>(lua_newuserdatauv(L, sizeof(LuaRing), 0));
     new (r) LuaRing{};
     r->tag = &kRingTag;
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_setmetatable(L, -2);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &kRefsKey);
+    lua_pushvalue(L, -2);
     lua_createtable(L, 128, 0);
-    lua_setiuservalue(L, -2, kRefsUservalue);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
 
     int ret = r->ring.init(static_cast<std::uint32_t>(entries), p);
     if (ret < 0) {
@@ -222,6 +304,13 @@ int queue_init(lua_State* L) {
         return luaL_error(L, "could not initialise queue: %s", reason);
     }
     r->closed = false;
+    // Which ops the kernel lacks, for the ops that can fall back to a synchronous call.
+    uring::OpSupport support;
+    if (uring::register_probe(r->ring, support) == 0) {
+        for (unsigned op = 0; op < 64; ++op) {
+            if (!support.supported[op]) r->lacks_ops |= std::uint64_t{1} << op;
+        }
+    }
     r->serial = g_next_serial.fetch_add(1, std::memory_order_relaxed);
     r->fork_generation = g_fork_generation;
     return 1;
@@ -236,15 +325,19 @@ int queue_exit(lua_State* L) {
 }
 
 // __gc and __close: the same idempotent close.
+// Both check their argument like every other entry point: the metatable's functions
+// are reachable with debug.getmetatable and can be called with anything.
 int ring_gc(lua_State* L) {
-    auto* r = static_cast<LuaRing*>(lua_touserdata(L, 1));
-    if (r != nullptr) close_ring(L, r, 1);
+    LuaRing* r = to_ring(L, 1);
+    if (r == nullptr) return luaL_typeerror(L, 1, kRingMeta);
+    close_ring(L, r, 1);
     return 0;
 }
 
 int ring_tostring(lua_State* L) {
-    auto* r = static_cast<LuaRing*>(lua_touserdata(L, 1));
-    if (r == nullptr || r->closed || r->closing) {
+    LuaRing* r = to_ring(L, 1);
+    if (r == nullptr) return luaL_typeerror(L, 1, kRingMeta);
+    if (r->closed || r->closing) {
         lua_pushfstring(L, "luring.Ring (closed) (%p)", lua_topointer(L, 1));
     } else {
         lua_pushfstring(L, "luring.Ring (sq %d, cq %d, %d in flight) (%p)",
@@ -271,7 +364,7 @@ int submit_and_wait(lua_State* L) {
     // Never wait for completions that cannot come: at most the requests the kernel
     // still owes us (queued ones included: this call submits them), and at most what
     // the CQ can hold. Waiting with nothing outstanding returns at once.
-    lua_Integer owed = r->requests.in_flight() - r->pending_count;
+    lua_Integer owed = owed_completions(r);
     if (wait_nr > owed) wait_nr = owed;
     if (wait_nr > r->ring.cq_entries()) wait_nr = r->ring.cq_entries();
     lua_pushinteger(L, r->ring.submit_and_wait(static_cast<std::uint32_t>(wait_nr)));

@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: Apache-2.0
+// The generic entry point: turns a Lua call of any op into a queued request, and
+// ring:link{} into a chain of them.
+//
+// Order, the same for one request and for a chain: every argument check (which may
+// raise or run a GC step, hence a finalizer that queues I/O), then the space check (nil
+// when the SQ cannot take them all), then the slots, their buffers and their refs (only
+// memory errors can raise here, before anything is started), and only then the SQEs,
+// which nothing can interrupt. So a raised error never leaves a half-made request, a
+// full queue retains nothing, and a chain is queued whole or not at all.
+#include <climits>
+#include <cstring>
+
+#include "module.hpp"
+#include "prep.hpp"
+
+namespace luring::lua {
+
+namespace {
+
+// The SQE flags a caller may add to one request, and those allowed inside a chain.
+constexpr lua_Integer kSqeFlagsAlone = uring::sqe_flag::io_drain | uring::sqe_flag::async;
+constexpr lua_Integer kSqeFlagsInChain = kSqeFlagsAlone | uring::sqe_flag::cqe_skip_success;
+
+// Longest chain ring:link accepts (the SQ could not take more in one go anyway).
+constexpr lua_Integer kMaxChain = 64;
+
+// One request being queued: its op, checked arguments, callback and SQE flags.
+struct Member {
+    const OpDesc* op;
+    OpArgs a;
+    int cb;  // stack index of the callback, 0 for none
+    std::uint8_t sqe_flags;
+};
+
+// Reads the op's arguments at base.., the callback after them and the optional SQE
+// flags after that.
+void check_member(lua_State* L, const OpDesc* op, int base, Member& m, lua_Integer allowed) {
+    m.op = op;
+    m.a = OpArgs{};
+    op->check(L, base, m.a);
+    const int cb_arg = base + op->nargs;
+    m.cb = check_callback(L, cb_arg) ? cb_arg : 0;
+    lua_Integer f = luaL_optinteger(L, cb_arg + 1, 0);
+    if ((f & ~allowed) != 0) {
+        luaL_argerror(L, cb_arg + 1,
+                      allowed == kSqeFlagsAlone
+                          ? "sqe flags may be luring.sqe.ASYNC and IO_DRAIN (links: ring:link)"
+                          : "sqe flags may be ASYNC, IO_DRAIN and CQE_SKIP_SUCCESS");
+    }
+    m.sqe_flags = static_cast<std::uint8_t>(f);
+    // A silent request must not produce something only its CQE could hand over.
+    if ((m.sqe_flags & uring::sqe_flag::cqe_skip_success) != 0 &&
+        (op->flags & (op_flag::result_fd | op_flag::multishot | op_flag::notif)) != 0) {
+        luaL_argerror(L, cb_arg + 1, "CQE_SKIP_SUCCESS cannot go on an op whose result is needed");
+    }
+    if (op->push != nullptr && (m.sqe_flags & uring::sqe_flag::cqe_skip_success) != 0) {
+        luaL_argerror(L, cb_arg + 1, "CQE_SKIP_SUCCESS cannot go on an op that returns data");
+    }
+}
+
+bool kernel_lacks(const LuaRing* r, uring::Op op) {
+    const unsigned code = static_cast<unsigned>(op);
+    return code < 64 && (r->lacks_ops >> code & 1U) != 0;
+}
+
+// Queues members[0..n) (checked) as one chain when `link` is an IOSQE link flag. Pushes
+// a handle per member, or one nil when the SQ cannot take them all.
+int queue(lua_State* L, LuaRing* r, Member* members, std::uint32_t n, std::uint8_t link) {
+    if (r->ring.sq_space_left() < n) {
+        lua_pushnil(L);
+        return 1;
+    }
+    luaL_checkstack(L, static_cast<int>(n) + 2, "too many requests");
+    ensure_slots(L, r, 1, n);
+    std::uint32_t slots[kMaxChain];
+    for (std::uint32_t k = 0; k < n; ++k) {
+        slots[k] = r->requests.acquire();
+        if (!r->requests.reserve_buffer(slots[k], members[k].a.buf)) {
+            for (std::uint32_t j = 0; j <= k; ++j) r->requests.unacquire(slots[k - j]);
+            return luaL_error(L, "not enough memory for a %u-byte request buffer",
+                              members[k].a.buf);
+        }
+    }
+    // From here on nothing raises and no Lua runs.
+    push_refs(L, 1);
+    const int refs = lua_gettop(L);
+    std::uint64_t prev_silent = 0;
+    for (std::uint32_t k = 0; k < n; ++k) {
+        const Member& m = members[k];
+        const std::uint32_t i = slots[k];
+        Slot& s = r->requests[i];
+        const lua_Integer key = 2 * static_cast<lua_Integer>(i) + 1;
+        if (m.a.pin != 0) {
+            lua_pushvalue(L, m.a.pin);
+            lua_rawseti(L, refs, key + 1);
+            s.pinned = true;
+        }
+        if (m.cb != 0) {
+            lua_pushvalue(L, m.cb);
+            lua_rawseti(L, refs, key);
+        }
+        s.len = m.a.out_len;
+        s.silent = (m.sqe_flags & uring::sqe_flag::cqe_skip_success) != 0;
+        s.chain_prev = prev_silent;
+        uring::Sqe* sqe = r->ring.get_sqe();  // space was checked; nothing ran since
+        if (m.op->sync != nullptr && kernel_lacks(r, m.op->opcode)) {
+            // Done now; a NOP carries the result through the ring to the callback.
+            s.sync = true;
+            s.held_res = m.op->sync(m.a, s.buf);
+            uring::prep_nop(*sqe);
+        } else {
+            m.op->prep(L, *sqe, m.a, s.buf);
+        }
+        sqe->flags |= m.sqe_flags;
+        if (k + 1 < n) sqe->flags |= link;
+        sqe->user_data = r->requests.start(i, m.op);
+        prev_silent = s.silent ? sqe->user_data : 0;
+        lua_pushinteger(L, static_cast<lua_Integer>(sqe->user_data));
+    }
+    return static_cast<int>(n);
+}
+
+}  // namespace
+
+int op_entry(lua_State* L) {
+    const auto* op = static_cast<const OpDesc*>(lua_touserdata(L, lua_upvalueindex(1)));
+    LuaRing* r = check_ring(L, 1);
+    if ((op->flags & op_flag::link_only) != 0) {
+        return luaL_error(L, "%s bounds the request linked before it: queue both with "
+                          "ring:link{...}", op->name);
+    }
+    Member m;
+    check_member(L, op, 2, m, kSqeFlagsAlone);
+    return queue(L, r, &m, 1, 0);
+}
+
+int op_link(lua_State* L) {
+    LuaRing* r = check_ring(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    const char* kind = luaL_optstring(L, 3, "soft");
+    std::uint8_t link = uring::sqe_flag::io_link;
+    if (std::strcmp(kind, "hard") == 0) {
+        link = uring::sqe_flag::io_hardlink;
+    } else if (std::strcmp(kind, "soft") != 0) {
+        return luaL_argerror(L, 3, "must be 'soft' (the default) or 'hard'");
+    }
+    const lua_Integer n = luaL_len(L, 2);
+    luaL_argcheck(L, n >= 1 && n <= kMaxChain, 2, "a chain holds 1 to 64 requests");
+    lua_settop(L, 2);
+    // The methods table names the ops: its values are op_entry closures carrying their
+    // OpDesc. It is this function's upvalue 1.
+    Member members[kMaxChain];
+    for (lua_Integer k = 1; k <= n; ++k) {
+        if (lua_geti(L, 2, k) != LUA_TTABLE) {
+            return luaL_error(L, "bad argument #1 to 'link' (request %I is not a table)", k);
+        }
+        const int item = lua_gettop(L);
+        lua_geti(L, item, 1);
+        const char* name = lua_tostring(L, -1);
+        if (name == nullptr) {
+            return luaL_error(L, "bad argument #1 to 'link' (request %I: first field must be "
+                              "an op name such as \"read\")", k);
+        }
+        lua_getfield(L, lua_upvalueindex(1), name);
+        const OpDesc* op = nullptr;
+        if (lua_getupvalue(L, -1, 1) != nullptr && lua_islightuserdata(L, -1) &&
+            lua_tocfunction(L, -2) == op_entry) {
+            op = static_cast<const OpDesc*>(lua_touserdata(L, -1));
+        }
+        if (op == nullptr) {
+            return luaL_error(L, "bad argument #1 to 'link' (request %I: '%s' is not an op)",
+                              k, name);
+        }
+        lua_settop(L, item);
+        if ((op->flags & op_flag::link_only) != 0 && k == 1) {
+            return luaL_error(L, "bad argument #1 to 'link' (%s must follow the request it "
+                              "bounds)", op->name);
+        }
+        // The request's fields go on the stack where the op's check() reads them; they
+        // stay there (pinned values included) until this function returns.
+        const int base = lua_gettop(L) + 1;
+        luaL_checkstack(L, op->nargs + 4, "link");
+        for (lua_Integer j = 2; j <= op->nargs + 3; ++j) lua_geti(L, item, j);
+        check_member(L, op, base, members[k - 1], kSqeFlagsInChain);
+        // Nothing waits behind the last request for its silent CQE to be accounted.
+        if (k == n && (members[k - 1].sqe_flags & uring::sqe_flag::cqe_skip_success) != 0) {
+            return luaL_error(L, "bad argument #1 to 'link' (the last request cannot have "
+                              "CQE_SKIP_SUCCESS: nothing would tell it ended)");
+        }
+    }
+    return queue(L, r, members, static_cast<std::uint32_t>(n), link);
+}
+
+}  // namespace luring::lua
