@@ -42,6 +42,9 @@ struct Sqe {
         std::uint32_t open_flags;
         std::uint32_t statx_flags;
         std::uint32_t splice_flags;
+        std::uint32_t rename_flags;
+        std::uint32_t unlink_flags;
+        std::uint32_t hardlink_flags;
         std::uint32_t op_flags;
     };
     std::uint64_t user_data;
@@ -53,6 +56,10 @@ struct Sqe {
     union {
         std::int32_t splice_fd_in;
         std::uint32_t file_index;
+        // The kernel's struct { __u16 addr_len; __u16 __pad3[1]; }: a union member starts
+        // at the union's first byte, so the plain u16 lands on the same two bytes (and
+        // avoids an anonymous struct, which ISO C++ does not have).
+        std::uint16_t addr_len;
     };
     std::uint64_t addr3;
     std::uint64_t pad2;
@@ -128,13 +135,39 @@ struct SyncCancelReg {
     std::uint64_t pad2[3];
 };
 
+// struct io_uring_buf: one entry of a provided-buffer ring (IORING_REGISTER_PBUF_RING,
+// 5.19). The ring is an array of these in page-aligned memory of the caller's, a power
+// of two entries long. Its tail has no field of its own: struct io_uring_buf_ring
+// overlays the u16 tail on bufs[0].resv (byte 14), so the tail is ring[0].resv. We write
+// addr/len/bid of the entries from the tail on, then store the new tail; the kernel
+// owns the head and never writes the ring (except with pbuf_ring_flag::inc).
+struct Buf {
+    std::uint64_t addr;
+    std::uint32_t len;
+    std::uint16_t bid;   // comes back in the CQE: flags >> kCqeBufferShift
+    std::uint16_t resv;  // in bufs[0]: the ring's tail
+};
+
+// struct io_uring_buf_reg, the argument of IORING_(UN)REGISTER_PBUF_RING (6.18 layout;
+// later kernels name a u32 min_left in the first reserved word).
+struct BufReg {
+    std::uint64_t ring_addr;
+    std::uint32_t ring_entries;
+    std::uint16_t bgid;
+    std::uint16_t flags;  // pbuf_ring_flag::*
+    std::uint64_t resv[3];
+};
+
 static_assert(sizeof(Sqe) == 64 && offsetof(Sqe, user_data) == 32 && offsetof(Sqe, addr3) == 48);
+static_assert(offsetof(Sqe, addr_len) == 44 && offsetof(Sqe, buf_group) == 40);
 static_assert(sizeof(Cqe) == 16);
 static_assert(sizeof(SqringOffsets) == 40 && sizeof(CqringOffsets) == 40);
 static_assert(sizeof(Params) == 120);
 static_assert(sizeof(GeteventsArg) == 24);
 static_assert(sizeof(ProbeOp) == 8 && sizeof(ProbeHeader) == 16);
 static_assert(sizeof(SyncCancelReg) == 64);
+static_assert(sizeof(Buf) == 16 && offsetof(Buf, resv) == 14);  // the tail's place
+static_assert(sizeof(BufReg) == 40);
 
 // ---- mmap offsets ---------------------------------------------------------------------
 
@@ -229,6 +262,9 @@ inline constexpr std::uint32_t notif = 1U << 3;
 inline constexpr std::uint32_t buf_more = 1U << 4;
 }  // namespace cqe_flag
 
+// With cqe_flag::buffer set, the upper 16 bits of the CQE flags are the buffer id.
+inline constexpr unsigned kCqeBufferShift = 16;  // IORING_CQE_BUFFER_SHIFT
+
 // ---- Per-opcode flag words -------------------------------------------------------------
 
 namespace timeout_flag {  // IORING_TIMEOUT_*
@@ -249,6 +285,39 @@ inline constexpr std::uint32_t fd_fixed = 1U << 3;
 inline constexpr std::uint32_t userdata = 1U << 4;
 inline constexpr std::uint32_t op = 1U << 5;
 }  // namespace cancel_flag
+
+// IORING_POLL_*, in the len word of POLL_ADD / POLL_REMOVE (poll32_events is taken).
+namespace poll_flag {
+inline constexpr std::uint32_t add_multi = 1U << 0;         // 5.13: F_MORE until removed
+inline constexpr std::uint32_t update_events = 1U << 1;     // 5.13
+inline constexpr std::uint32_t update_user_data = 1U << 2;  // 5.13
+inline constexpr std::uint32_t add_level = 1U << 3;         // 6.0: level-triggered
+}  // namespace poll_flag
+
+// IORING_ACCEPT_*, in the ioprio word of ACCEPT (accept_flags holds accept4's SOCK_*).
+namespace accept_flag {
+inline constexpr std::uint16_t multishot = 1U << 0;   // 5.19
+inline constexpr std::uint16_t dontwait = 1U << 1;    // 6.10
+inline constexpr std::uint16_t poll_first = 1U << 2;  // 6.10
+}  // namespace accept_flag
+
+// IORING_RECVSEND_* and friends, in the ioprio word of SEND/RECV/SENDMSG/RECVMSG/SEND_ZC.
+namespace recvsend_flag {
+inline constexpr std::uint16_t poll_first = 1U << 0;            // 5.19
+inline constexpr std::uint16_t recv_multishot = 1U << 1;        // 6.0, with buffer select
+inline constexpr std::uint16_t fixed_buf = 1U << 2;             // 6.0, SEND_ZC only
+inline constexpr std::uint16_t send_zc_report_usage = 1U << 3;  // 6.2
+inline constexpr std::uint16_t bundle = 1U << 4;                // 6.10
+}  // namespace recvsend_flag
+
+// The res of a SEND_ZC notification CQE with send_zc_report_usage: the data was copied.
+inline constexpr std::uint32_t kNotifUsageZcCopied = 1U << 31;  // IORING_NOTIF_USAGE_ZC_COPIED
+
+// enum io_uring_register_pbuf_ring_flags, in BufReg::flags.
+namespace pbuf_ring_flag {
+inline constexpr std::uint16_t mmap = 1;  // 6.4: the kernel allocates the ring
+inline constexpr std::uint16_t inc = 2;   // 6.12: incremental consumption
+}  // namespace pbuf_ring_flag
 
 inline constexpr std::uint32_t kFsyncDatasync = 1U << 0;  // IORING_FSYNC_DATASYNC
 inline constexpr std::uint16_t kOpSupported = 1U << 0;    // IO_URING_OP_SUPPORTED
@@ -336,6 +405,8 @@ inline constexpr std::uint32_t probe = 8;
 inline constexpr std::uint32_t enable_rings = 12;
 inline constexpr std::uint32_t ring_fds = 20;
 inline constexpr std::uint32_t unregister_ring_fds = 21;
+inline constexpr std::uint32_t pbuf_ring = 22;
+inline constexpr std::uint32_t unregister_pbuf_ring = 23;
 inline constexpr std::uint32_t sync_cancel = 24;
 inline constexpr std::uint32_t query = 35;
 }  // namespace reg

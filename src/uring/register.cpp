@@ -41,6 +41,39 @@ int unregister_files(const Ring& ring) noexcept {
     return sys::io_uring_register(ring.fd(), reg::unregister_files, nullptr, 0);
 }
 
+int register_buffers(const Ring& ring, const iovec* iovs, std::uint32_t count) noexcept {
+    if (!ring.is_open()) return -EBADF;
+    return sys::io_uring_register(ring.fd(), reg::buffers, iovs, count);
+}
+
+int unregister_buffers(const Ring& ring) noexcept {
+    if (!ring.is_open()) return -EBADF;
+    return sys::io_uring_register(ring.fd(), reg::unregister_buffers, nullptr, 0);
+}
+
+int register_ring_fds(const Ring& ring, RsrcUpdate* updates, std::uint32_t count) noexcept {
+    if (!ring.is_open()) return -EBADF;
+    return sys::io_uring_register(ring.fd(), reg::ring_fds, updates, count);
+}
+
+int unregister_ring_fds(const Ring& ring, const RsrcUpdate* updates,
+                        std::uint32_t count) noexcept {
+    if (!ring.is_open()) return -EBADF;
+    return sys::io_uring_register(ring.fd(), reg::unregister_ring_fds, updates, count);
+}
+
+int register_buf_ring(const Ring& ring, const BufReg& reg) noexcept {
+    if (!ring.is_open()) return -EBADF;
+    return sys::io_uring_register(ring.fd(), reg::pbuf_ring, &reg, 1);
+}
+
+int unregister_buf_ring(const Ring& ring, std::uint16_t bgid) noexcept {
+    if (!ring.is_open()) return -EBADF;
+    BufReg arg{};  // the kernel wants everything but bgid zero
+    arg.bgid = bgid;
+    return sys::io_uring_register(ring.fd(), reg::unregister_pbuf_ring, &arg, 1);
+}
+
 int register_sync_cancel(const Ring& ring, const SyncCancelReg& reg) noexcept {
     if (!ring.is_open()) return -EBADF;
     return sys::io_uring_register(ring.fd(), reg::sync_cancel, &reg, 1);

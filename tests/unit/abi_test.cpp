@@ -27,6 +27,17 @@ static_assert(offsetof(u::SqringOffsets, array) == offsetof(io_sqring_offsets, a
 static_assert(offsetof(u::CqringOffsets, cqes) == offsetof(io_cqring_offsets, cqes));
 static_assert(sizeof(u::GeteventsArg) == sizeof(io_uring_getevents_arg));
 static_assert(sizeof(u::SyncCancelReg) == sizeof(io_uring_sync_cancel_reg));
+static_assert(offsetof(u::Sqe, buf_group) == offsetof(io_uring_sqe, buf_group));
+static_assert(offsetof(u::Sqe, addr_len) == offsetof(io_uring_sqe, addr_len));
+static_assert(offsetof(u::Sqe, addr2) == offsetof(io_uring_sqe, addr2));
+static_assert(offsetof(u::Sqe, unlink_flags) == offsetof(io_uring_sqe, unlink_flags));
+static_assert(offsetof(u::Sqe, hardlink_flags) == offsetof(io_uring_sqe, hardlink_flags));
+static_assert(sizeof(u::Buf) == sizeof(io_uring_buf) &&
+              offsetof(u::Buf, bid) == offsetof(io_uring_buf, bid));
+static_assert(offsetof(u::Buf, resv) == offsetof(io_uring_buf_ring, tail));
+static_assert(sizeof(u::BufReg) == sizeof(io_uring_buf_reg));
+static_assert(offsetof(u::BufReg, bgid) == offsetof(io_uring_buf_reg, bgid));
+static_assert(sizeof(u::RsrcUpdate) == sizeof(io_uring_rsrc_update));
 
 static_assert(u::kOffCqRing == IORING_OFF_CQ_RING && u::kOffSqes == IORING_OFF_SQES);
 
@@ -60,6 +71,24 @@ static_assert(u::cqe_flag::more == IORING_CQE_F_MORE && u::cqe_flag::notif == IO
 static_assert(u::timeout_flag::etime_success == IORING_TIMEOUT_ETIME_SUCCESS);
 static_assert(u::cancel_flag::any == IORING_ASYNC_CANCEL_ANY);
 static_assert(u::cancel_flag::op == IORING_ASYNC_CANCEL_OP);
+static_assert(u::kCqeBufferShift == IORING_CQE_BUFFER_SHIFT);
+static_assert(u::poll_flag::add_multi == IORING_POLL_ADD_MULTI);
+static_assert(u::poll_flag::update_events == IORING_POLL_UPDATE_EVENTS);
+static_assert(u::poll_flag::update_user_data == IORING_POLL_UPDATE_USER_DATA);
+static_assert(u::poll_flag::add_level == IORING_POLL_ADD_LEVEL);
+static_assert(u::accept_flag::multishot == IORING_ACCEPT_MULTISHOT);
+static_assert(u::recvsend_flag::poll_first == IORING_RECVSEND_POLL_FIRST);
+static_assert(u::recvsend_flag::recv_multishot == IORING_RECV_MULTISHOT);
+static_assert(u::recvsend_flag::fixed_buf == IORING_RECVSEND_FIXED_BUF);
+static_assert(u::recvsend_flag::send_zc_report_usage == IORING_SEND_ZC_REPORT_USAGE);
+static_assert(u::kNotifUsageZcCopied == IORING_NOTIF_USAGE_ZC_COPIED);
+#ifdef IORING_ACCEPT_DONTWAIT
+static_assert(u::accept_flag::dontwait == IORING_ACCEPT_DONTWAIT);
+static_assert(u::accept_flag::poll_first == IORING_ACCEPT_POLL_FIRST);
+#endif
+#ifdef IORING_RECVSEND_BUNDLE
+static_assert(u::recvsend_flag::bundle == IORING_RECVSEND_BUNDLE);
+#endif
 
 static_assert(static_cast<int>(u::Op::accept) == IORING_OP_ACCEPT);
 static_assert(static_cast<int>(u::Op::read) == IORING_OP_READ);
@@ -67,10 +96,26 @@ static_assert(static_cast<int>(u::Op::splice) == IORING_OP_SPLICE);
 static_assert(static_cast<int>(u::Op::shutdown) == IORING_OP_SHUTDOWN);
 static_assert(static_cast<int>(u::Op::socket) == IORING_OP_SOCKET);
 static_assert(static_cast<int>(u::Op::sendmsg_zc) == IORING_OP_SENDMSG_ZC);
+static_assert(static_cast<int>(u::Op::read_fixed) == IORING_OP_READ_FIXED);
+static_assert(static_cast<int>(u::Op::sendmsg) == IORING_OP_SENDMSG);
+static_assert(static_cast<int>(u::Op::fallocate) == IORING_OP_FALLOCATE);
+static_assert(static_cast<int>(u::Op::tee) == IORING_OP_TEE);
+static_assert(static_cast<int>(u::Op::renameat) == IORING_OP_RENAMEAT);
+static_assert(static_cast<int>(u::Op::unlinkat) == IORING_OP_UNLINKAT);
+static_assert(static_cast<int>(u::Op::mkdirat) == IORING_OP_MKDIRAT);
+static_assert(static_cast<int>(u::Op::symlinkat) == IORING_OP_SYMLINKAT);
+static_assert(static_cast<int>(u::Op::linkat) == IORING_OP_LINKAT);
+static_assert(static_cast<int>(u::Op::send_zc) == IORING_OP_SEND_ZC);
 
 static_assert(u::reg::probe == IORING_REGISTER_PROBE);
 static_assert(u::reg::sync_cancel == IORING_REGISTER_SYNC_CANCEL);
 static_assert(u::reg::enable_rings == IORING_REGISTER_ENABLE_RINGS);
+static_assert(u::reg::buffers == IORING_REGISTER_BUFFERS);
+static_assert(u::reg::unregister_buffers == IORING_UNREGISTER_BUFFERS);
+static_assert(u::reg::ring_fds == IORING_REGISTER_RING_FDS);
+static_assert(u::reg::unregister_ring_fds == IORING_UNREGISTER_RING_FDS);
+static_assert(u::reg::pbuf_ring == IORING_REGISTER_PBUF_RING);
+static_assert(u::reg::unregister_pbuf_ring == IORING_UNREGISTER_PBUF_RING);
 
 TEST_CASE("abi: our constants agree with the host's uapi header") {
     // Everything above is checked at compile time; this case records that it ran.
