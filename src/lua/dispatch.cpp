@@ -106,6 +106,7 @@ void handle(lua_State* L, LuaRing* r, const uring::Cqe& cqe) {
         lua_pushlightuserdata(L, reinterpret_cast<void*>(token));
         lua_pushinteger(L, res);
         nargs = 2;
+        if (r->test_gc_on_push) lua_gc(L, LUA_GCCOLLECT);
         if (op->push != nullptr) nargs += op->push(L, res, slot);
         if ((op->flags & op_flag::multishot) != 0) {
             lua_pushboolean(L, more ? 1 : 0);
@@ -243,6 +244,14 @@ int do_cqes(lua_State* L) {
     }
     lua_pushinteger(L, handled);
     return 1;
+}
+
+// luring._test_gc_on_push(ring, on): for tests only. Makes every callback's argument
+// push start with a full collection, so a finalizer runs exactly where a GC step could.
+int test_gc_on_push(lua_State* L) {
+    LuaRing* r = check_ring(L, 1);
+    r->test_gc_on_push = lua_toboolean(L, 2) != 0;
+    return 0;
 }
 
 // luring.cqe_seen(ring, cqe): kept for luring 0.1 scripts. The completion was already

@@ -220,6 +220,8 @@ extern "C" __attribute__((visibility("default"))) int luaopen_luring(lua_State* 
     set_constants(L, "sqe", kSqeFlags);
     lua_pushcfunction(L, now);
     lua_setfield(L, -2, "now");
+    lua_pushcfunction(L, test_gc_on_push);
+    lua_setfield(L, -2, "_test_gc_on_push");
     open_fs(L);
     open_net(L);
     open_time(L);

@@ -62,6 +62,9 @@ struct LuaRing {
     std::uint64_t lacks_ops = 0;  // opcodes below 64 the kernel lacks (bit n: opcode n)
     lua_Integer handled = 0;  // completions handled by the running do_cqes
     int dispatch_depth = 0;   // nesting of do_cqes on this ring
+    // Test hook (luring._test_gc_on_push): a full collection, finalizers included, right
+    // before a callback's arguments are pushed, where a GC step can otherwise land.
+    bool test_gc_on_push = false;
     bool closing = false;    // queue_exit was called (teardown may wait for do_cqes)
     bool closed = true;      // everything released
 };
@@ -142,6 +145,7 @@ int ring_wait(lua_State* L);
 int ring_run(lua_State* L);
 int ring_in_flight(lua_State* L);
 int probe(lua_State* L);
+int test_gc_on_push(lua_State* L);
 int ring_gc(lua_State* L);
 int ring_tostring(lua_State* L);
 
