@@ -44,7 +44,9 @@ bool require_op(Op op, const char* what) {
     Ring ring = make_ring(2);
     OpSupport ops;
     if (register_probe(ring, ops) < 0 || !ops.supported[static_cast<unsigned>(op)]) {
-        MESSAGE("skipped: kernel lacks ", what);
+        // doctest prints a const char* as a pointer (DOCTEST_CONFIG_TREAT_CHAR_STAR_AS_STRING
+        // is off by default): hand it a string.
+        MESSAGE("skipped: kernel lacks ", doctest::String(what));
         return false;
     }
     return true;

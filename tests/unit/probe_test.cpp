@@ -1,13 +1,23 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "probe.hpp"
 
+#include <linux/capability.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <set>
 #include <string>
 
 #include "helpers.hpp"
 #include "sys.hpp"
+#include "unique_fd.hpp"
 
 using namespace luring::uring;
 using luring::test::fd_count;
@@ -35,6 +45,53 @@ HostFacts host(int disabled, int seccomp) {
     return h;
 }
 
+// A release as a number: "5.11" is 511. Parsed here with sscanf, independently of
+// probe.cpp's own parser.
+int version_number(const char* text) {
+    int major = 0;
+    int minor = 0;
+    REQUIRE(std::sscanf(text, "%d.%d", &major, &minor) == 2);
+    return major * 100 + minor;
+}
+
+// The running kernel as uname(2) gives it, as a version_number.
+int running_kernel() {
+    utsname u{};
+    REQUIRE(::uname(&u) == 0);
+    return version_number(u.release);
+}
+
+// Opcodes a kernel of their release may still lack because they are configured out
+// (CONFIG_EPOLL, CONFIG_FUTEX); the probe then says "not supported".
+bool config_dependent(unsigned code) {
+    switch (static_cast<Op>(code)) {
+        case Op::epoll_ctl:
+        case Op::epoll_wait:
+        case Op::futex_wait:
+        case Op::futex_wake:
+        case Op::futex_waitv:
+            return true;
+        default:
+            return false;
+    }
+}
+
+// Checks a table of one-bit flags against a mask the kernel reported (`kernel`):
+// every bit the kernel has is named, and each entry is there exactly when its release
+// is not newer than the running kernel.
+void check_against_kernel(std::span<const FlagInfo> table, std::uint64_t kernel_mask,
+                          const char* what) {
+    const int kernel = running_kernel();
+    std::uint64_t named = 0;
+    for (const FlagInfo& f : table) {
+        named |= f.value;
+        INFO(what, " ", doctest::String(f.name), " since ", doctest::String(f.since));
+        CHECK(((kernel_mask & f.value) != 0) == (version_number(f.since) <= kernel));
+    }
+    INFO(what, ": bits the kernel has and the table does not name");
+    CHECK((kernel_mask & ~named) == 0);
+}
+
 }  // namespace
 
 TEST_CASE("op table: entry i is opcode i, names unique, every release known") {
@@ -55,6 +112,64 @@ TEST_CASE("op table: entry i is opcode i, names unique, every release known") {
     CHECK(std::string(ops[46].name) == "uring_cmd");
     CHECK(std::string(ops[62].name) == "pipe");
     CHECK(find_op(63) == nullptr);
+}
+
+TEST_CASE("op table agrees with IORING_REGISTER_PROBE: supported exactly from its release on") {
+    Ring ring = make_ring(2);
+    OpSupport ops;
+    const int ret = register_probe(ring, ops);
+    if (ret == -EINVAL) {
+        MESSAGE("skipped: kernel lacks IORING_REGISTER_PROBE (5.6)");
+        return;
+    }
+    REQUIRE(ret == 0);
+    const int kernel = running_kernel();
+    const auto table = op_table();
+    if (kernel > 618 && ops.last_op >= table.size()) {
+        MESSAGE("kernel newer than the table (6.18): opcodes from ", table.size(), " unnamed");
+    } else {
+        CHECK(ops.last_op < table.size());
+    }
+    unsigned newest = 0;  // the highest opcode whose release is not newer than this kernel
+    for (const OpInfo& op : table) {
+        const bool expected = version_number(op.since) <= kernel;
+        if (expected) newest = op.code;
+        INFO("opcode ", op.code, " ", doctest::String(op.name), " since ",
+             doctest::String(op.since));
+        if (expected && !ops.supported[op.code] && config_dependent(op.code)) {
+            MESSAGE("kernel built without ", doctest::String(op.name));
+            continue;
+        }
+        CHECK(ops.supported[op.code] == expected);
+    }
+    if (kernel <= 618) CHECK(ops.last_op == newest);
+}
+
+TEST_CASE("feature table agrees with the features io_uring_setup reports") {
+    Params p{};
+    const int fd = sys::io_uring_setup(2, &p);
+    REQUIRE(fd >= 0);
+    sys::close(fd);
+    check_against_kernel(feature_table(), p.features, "feature");
+}
+
+TEST_CASE("setup, enter and SQE flag tables agree with IORING_REGISTER_QUERY (6.18+)") {
+    QueryReport q;
+    if (register_query_opcodes(q) < 0) {
+        MESSAGE("skipped: kernel lacks IORING_REGISTER_QUERY (6.18)");
+        return;
+    }
+    check_against_kernel(enter_flag_table(), q.enter_flags, "enter flag");
+    check_against_kernel(sqe_flag_table(), q.sqe_flags, "SQE flag");
+    const int kernel = running_kernel();
+    std::uint64_t named = 0;
+    for (const SetupFlagInfo& f : setup_flag_table()) {
+        named |= f.value;
+        INFO("setup flag ", doctest::String(f.name), " since ", doctest::String(f.since));
+        CHECK(((q.ring_setup_flags & f.value) != 0) == (version_number(f.since) <= kernel));
+    }
+    CHECK((q.ring_setup_flags & ~named) == 0);
+    CHECK(q.nr_request_opcodes == op_table().size());
 }
 
 TEST_CASE("op_label names opcodes beyond the table op_N") {
@@ -82,22 +197,19 @@ TEST_CASE("parse_op accepts the spellings users type and rejects the rest") {
     CHECK(parse_op("-1") == -EINVAL);
 }
 
-TEST_CASE("flag tables: one bit each, no gaps through 6.18, unique names") {
-    auto check_table = [](std::span<const FlagInfo> table, std::uint32_t all) {
-        std::uint32_t seen = 0;
+TEST_CASE("flag tables: one bit each, in order, unique names") {
+    auto check_table = [](std::span<const FlagInfo> table) {
         std::set<std::string> names;
+        unsigned bit = 0;
         for (const FlagInfo& f : table) {
-            CHECK(f.value != 0);
-            CHECK((f.value & (f.value - 1)) == 0);
-            CHECK((seen & f.value) == 0);
-            seen |= f.value;
+            CHECK(f.value == 1U << bit);  // no gaps, no repeats
+            ++bit;
             CHECK(names.insert(f.name).second);
         }
-        CHECK(seen == all);
     };
-    check_table(feature_table(), 0x3ffffU);  // the mask 6.18 reports
-    check_table(enter_flag_table(), 0xffU);
-    check_table(sqe_flag_table(), 0x7fU);
+    check_table(feature_table());
+    check_table(enter_flag_table());
+    check_table(sqe_flag_table());
 
     std::set<std::string> names;
     unsigned bit = 0;
@@ -166,12 +278,43 @@ TEST_CASE("describe_setup_error: errno name, reason, fix, and never overflows") 
     CHECK(std::strlen(small) == sizeof small - 1);
 }
 
-TEST_CASE("read_host_facts reads this machine") {
+TEST_CASE("read_host_facts agrees with the system asked directly") {
     const HostFacts h = read_host_facts();
-    CHECK(h.kernel[0] != 0);
-    CHECK(h.kernel_major >= 5);
-    CHECK(h.seccomp_mode.has_value());
+    utsname u{};
+    REQUIRE(::uname(&u) == 0);
+    CHECK(std::string(h.kernel) == u.release);
+    int major = -1;
+    int minor = -1;
+    REQUIRE(std::sscanf(u.release, "%d.%d", &major, &minor) == 2);
+    CHECK(h.kernel_major == major);
+    CHECK(h.kernel_minor == minor);
+
+    // prctl gives the seccomp mode (0 none, 2 filter; strict mode would have killed us).
+    REQUIRE(h.seccomp_mode.has_value());
+    CHECK(*h.seccomp_mode == ::prctl(PR_GET_SECCOMP, 0, 0, 0, 0));
+
+    // capget(2) gives the effective capabilities.
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct caps[2] = {};
+    REQUIRE(::syscall(SYS_capget, &header, caps) == 0);
+    CHECK(h.cap_sys_admin == ((caps[CAP_SYS_ADMIN / 32].effective >> (CAP_SYS_ADMIN % 32)) & 1U));
+
+    rlimit lim{};
+    REQUIRE(::getrlimit(RLIMIT_MEMLOCK, &lim) == 0);
     CHECK(h.memlock_known);
+    CHECK(h.memlock_soft.has_value() == (lim.rlim_cur != RLIM_INFINITY));
+    if (h.memlock_soft) CHECK(*h.memlock_soft == lim.rlim_cur);
+    CHECK(h.memlock_hard.has_value() == (lim.rlim_max != RLIM_INFINITY));
+    if (h.memlock_hard) CHECK(*h.memlock_hard == lim.rlim_max);
+
+    std::ifstream disabled("/proc/sys/kernel/io_uring_disabled");
+    int value = -1;
+    if (disabled >> value) {
+        REQUIRE(h.io_uring_disabled.has_value());
+        CHECK(*h.io_uring_disabled == value);
+    } else {
+        CHECK_FALSE(h.io_uring_disabled.has_value());
+    }
 }
 
 TEST_CASE("gather_report agrees with the kernel asked directly, and closes every ring") {
@@ -214,7 +357,7 @@ TEST_CASE("gather_report agrees with the kernel asked directly, and closes every
         for (std::size_t i = 0; i < kSetupFlagCount; ++i) {
             const FlagStatus s = report.setup_flags[i].status;
             const bool known = (report.query.ring_setup_flags & table[i].value) != 0;
-            INFO("setup flag ", table[i].name);
+            INFO("setup flag ", doctest::String(table[i].name));
             if (s == FlagStatus::supported) CHECK(known);
             if (s == FlagStatus::unsupported) CHECK_FALSE(known);
         }
@@ -290,10 +433,17 @@ TEST_CASE("gather_report reports the features the ring answered with") {
     CHECK(report.setup_flags[0].status == FlagStatus::not_tried);
 }
 
-TEST_CASE("try_setup_flag: prerequisites it cannot arrange are 'not tried'") {
+TEST_CASE("try_setup_flag: ATTACH_WQ is 'not tried' without a ring, accepted with one") {
+    const SetupFlagInfo* attach = nullptr;
     for (const SetupFlagInfo& f : setup_flag_table()) {
-        if (f.value == setup::attach_wq) CHECK(try_setup_flag(f, -1) == kSetupFlagNotTried);
+        if (f.value == setup::attach_wq) attach = &f;
     }
+    REQUIRE(attach != nullptr);
+    CHECK(try_setup_flag(*attach, -1) == kSetupFlagNotTried);
+    Ring ring = make_ring(2);
+    CHECK(try_setup_flag(*attach, ring.fd()) == 0);  // 5.6+
+    UniqueFd not_ring(::dup(STDIN_FILENO));
+    if (not_ring.valid()) CHECK(try_setup_flag(*attach, not_ring.get()) < 0);
 }
 
 TEST_CASE("register_query_opcodes: 6.18's answer, or an error before it") {
@@ -310,4 +460,9 @@ TEST_CASE("register_query_opcodes: 6.18's answer, or an error before it") {
     CHECK((q.ring_setup_flags & setup::sqpoll) != 0);
     CHECK((q.enter_flags & enter::getevents) != 0);
     CHECK((q.sqe_flags & sqe_flag::io_link) != 0);
+}
+
+TEST_CASE("require_op (the tests' helper): true for nop, false past the kernel's last opcode") {
+    CHECK(luring::test::require_op(Op::nop, "IORING_OP_NOP"));
+    CHECK_FALSE(luring::test::require_op(static_cast<Op>(255), "opcode 255"));
 }
