@@ -145,8 +145,8 @@ TEST_CASE("register_ring_fds: the slot stands in for the fd in io_uring_enter (5
 
 TEST_CASE("register_buf_ring / unregister_buf_ring: one ring per group, checked sizes (5.19+)") {
     Ring ring = make_ring(2);
-    void* page = ::mmap(nullptr, 2 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                        -1, 0);
+    void* page =
+        ::mmap(nullptr, 2 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     REQUIRE(page != MAP_FAILED);
     BufReg reg{};
     reg.ring_addr = reinterpret_cast<std::uintptr_t>(page);
