@@ -1,0 +1,536 @@
+-- SPDX-License-Identifier: Apache-2.0
+-- The scheduler of luring.async: tasks are coroutines, every wait is an io_uring request
+-- (or a queue/join wait between tasks), and one loop runs them all on one ring.
+--
+-- A round: resume the tasks that are ready, submit everything they queued and wait in
+-- one io_uring_enter (for the first completion or the nearest deadline), dispatch. A
+-- completion resumes its task directly from dispatch: each task has one continuation
+-- (task.cb) made when it is spawned, so a request allocates no closure. A task waits on
+-- at most one kernel request, and that request's completion is the only thing that
+-- resumes it then: cancelling or timing out cancels the request in the kernel
+-- (IORING_OP_ASYNC_CANCEL) and the task wakes when its CQE arrives, so no completion is
+-- ever stale and none is lost (a request that completed anyway keeps its result).
+local luring = require "luring"
+
+local co_create, co_resume, co_yield = coroutine.create, coroutine.resume, coroutine.yield
+local co_running, co_close = coroutine.running, coroutine.close
+local now = luring.now
+local traceback = debug.traceback
+local pack, unpack = table.pack, table.unpack
+local ECANCELED = -luring.errno.ECANCELED
+
+local core = {}
+
+-- The error value a cancelled task's blocking call raises.
+core.cancelled = setmetatable({}, {
+  __name = "luring.async.cancelled",
+  __tostring = function() return "luring.async: task cancelled" end,
+})
+local cancelled = core.cancelled
+
+local loop = nil     -- the running loop (see core.run)
+local current = nil  -- the task being run
+
+-- ---- Timers: a binary heap of records { at = seconds, pos = index, task, kind } ----
+
+local function heap_swap(h, i, j)
+  h[i], h[j] = h[j], h[i]
+  h[i].pos, h[j].pos = i, j
+end
+
+local function heap_up(h, i)
+  while i > 1 do
+    local p = i // 2
+    if h[p].at <= h[i].at then return end
+    heap_swap(h, i, p)
+    i = p
+  end
+end
+
+local function heap_down(h, i)
+  local n = #h
+  while true do
+    local l, s = 2 * i, i
+    if l <= n and h[l].at < h[s].at then s = l end
+    if l + 1 <= n and h[l + 1].at < h[s].at then s = l + 1 end
+    if s == i then return end
+    heap_swap(h, i, s)
+    i = s
+  end
+end
+
+local function timer_add(t, at)
+  local h = loop.timers
+  t.at = at
+  h[#h + 1] = t
+  t.pos = #h
+  heap_up(h, t.pos)
+end
+
+local function timer_remove(t)
+  local i = t.pos
+  if not i then return end
+  local h = loop.timers
+  local n = #h
+  t.pos = nil
+  if i ~= n then
+    h[i] = h[n]
+    h[i].pos = i
+    h[n] = nil
+    heap_down(h, i)
+    heap_up(h, i)
+  else
+    h[n] = nil
+  end
+end
+
+-- ---- Tasks ----
+
+local Task = {}
+Task.__index = Task
+Task.__name = "luring.async.task"
+
+local function make_ready(task, ...)
+  local L = loop
+  local n = select("#", ...)
+  task.wake_n = n
+  if n > 0 then task.wake1, task.wake2 = ... end
+  L.ready[L.ready_tail] = task
+  L.ready_tail = L.ready_tail + 1
+end
+
+-- Wakes `task` if it is blocked on `what`; true if it was.
+local function wake_blocked(task, what, ...)
+  if task.blocked_on ~= what then return false end
+  task.blocked_on = nil
+  make_ready(task, ...)
+  return true
+end
+
+-- Keeps non-string error values as they are; remembers a traceback for the report.
+local function on_error(err)
+  local task = current
+  if task then task.traceback = traceback(tostring(err), 2) end
+  if type(err) == "string" then return task.traceback end
+  return err
+end
+
+local function body(task, fn, ...)
+  if task.cancelled then
+    task.result = pack(false, cancelled)
+  else
+    task.result = pack(xpcall(fn, on_error, ...))
+  end
+end
+
+local report_error
+
+local function finish(task)
+  local L = loop
+  task.state = "done"
+  L.alive = L.alive - 1
+  local joiners = task.joiners
+  if joiners then
+    for i = 1, #joiners do
+      wake_blocked(joiners[i], task)
+    end
+    task.joiners = nil
+  end
+  if not (joiners and #joiners > 0) and not task.result[1] and task ~= L.main and
+     task.result[2] ~= cancelled then
+    report_error(task)
+  end
+end
+
+-- Runs `task` until it next waits, handing it `...` (a completion's res and results).
+local function step(task, ...)
+  local prev = current
+  current = task
+  local ok, err = co_resume(task.co, ...)
+  current = prev
+  if not ok then  -- only an internal error can get here (the body is protected)
+    task.result = pack(false, err)
+    co_close(task.co)
+  end
+  if task.result then finish(task) end
+end
+
+function report_error(task)
+  task.reported = true
+  local handler = loop.on_error
+  if handler then
+    handler(task.result[2], task.traceback)
+  else
+    io.stderr:write("luring.async: a task failed and nobody joined it: ",
+                    task.traceback or tostring(task.result[2]), "\n")
+  end
+end
+
+-- The running task, or an error naming the function `what` when there is none.
+local function need_task(what)
+  local task = current
+  if task == nil or co_running() ~= task.co then
+    if loop == nil then error(what .. ": not inside luring.async.run", 3) end
+    error(what .. ": not inside a task of luring.async.run (a nested coroutine cannot wait)", 3)
+  end
+  return task
+end
+core.need_task = need_task
+
+-- After a wait: raises if the task was cancelled or one of its async.timeout scopes
+-- expired while it waited.
+local function check_interrupt(task)
+  if task.cancelled then error(cancelled, 0) end
+  local scope = task.expired
+  if scope then error(scope, 0) end
+end
+
+-- The blocking primitive: waits for the kernel request `handle` that the calling task
+-- queued with task.cb as its callback. `deadline` (now() seconds, or nil): when it
+-- passes first, the request is cancelled and await returns nil (timed out) unless the
+-- request completed anyway, in which case its results come back as usual. Returns
+-- res, a, b, c (the callback's arguments after the cqe). With `makes_fd`, a descriptor
+-- the request made is closed if the task is interrupted instead of receiving it.
+local function await(task, handle, deadline, makes_fd)
+  task.pending = handle
+  local timer = nil
+  if deadline then
+    timer = task.io_timer
+    timer_add(timer, deadline)
+  end
+  local res, a, b, c = co_yield()
+  task.pending = nil
+  if timer then timer_remove(timer) end
+  if (task.cancelled or task.expired) and makes_fd and res >= 0 then luring.close_fd_now(res) end
+  check_interrupt(task)
+  if task.timed_out then
+    task.timed_out = false
+    if res == ECANCELED then return nil end
+  end
+  return res, a, b, c
+end
+core.await = await
+
+-- Queues a request with `op(ring, ..., cb)`: when the SQ is full, submits and
+-- tries again. Returns the handle.
+function core.start(op, ...)
+  local ring = loop.ring
+  local h = op(ring, ...)
+  if h then return h end
+  ring:submit()
+  h = op(ring, ...)
+  if h then return h end
+  error("luring.async: the submission queue stays full", 3)
+end
+
+-- Makes a waiting task notice task.cancelled or task.expired: a kernel request is
+-- cancelled (its completion wakes the task), any other wait ends now.
+local function interrupt(task)
+  if task.pending then
+    loop.ring:cancel(task.pending)
+  elseif task.blocked_on then
+    local what = task.blocked_on
+    if what.remove_waiter then what:remove_waiter(task) end
+    wake_blocked(task, what)
+  end
+end
+
+-- Blocks the calling task on `what` (a queue or a task, which wakes it with
+-- wake_blocked) until then or a deadline; returns true if woken, false on timeout.
+-- Whoever wakes a blocked task clears blocked_on first, so it is woken only once.
+local function block(task, what, deadline)
+  task.blocked_on = what
+  task.wait_timed_out = false
+  local timer = nil
+  if deadline then
+    timer = task.wait_timer
+    timer_add(timer, deadline)
+  end
+  co_yield()
+  if timer then timer_remove(timer) end
+  check_interrupt(task)
+  return not task.wait_timed_out
+end
+
+core.block = block
+core.make_ready = make_ready
+core.wake_blocked = wake_blocked
+
+local function new_task(fn, ...)
+  local L = loop
+  local task = setmetatable({ state = "ready", timed_out = false }, Task)
+  task.co = co_create(body)
+  task.cb = function(_, res, a, b, c) return step(task, res, a, b, c) end
+  task.io_timer = { task = task, kind = "io" }
+  task.wait_timer = { task = task, kind = "wait" }
+  L.alive = L.alive + 1
+  -- The first resume hands over the function and its arguments.
+  local args = pack(task, fn, ...)
+  L.ready[L.ready_tail] = task
+  L.ready_tail = L.ready_tail + 1
+  task.start_args = args
+  return task
+end
+
+function Task:join(timeout)
+  local task = need_task("join")
+  if task == self then error("join: a task cannot join itself", 2) end
+  if self.state ~= "done" then
+    local joiners = self.joiners
+    if not joiners then
+      joiners = {}
+      self.joiners = joiners
+    end
+    joiners[#joiners + 1] = task
+    local deadline = timeout and timeout >= 0 and now() + timeout or nil
+    if not block(task, self, deadline) then return nil, "timeout" end
+  end
+  local r = self.result
+  return unpack(r, 1, r.n)
+end
+
+-- Removes a joiner that timed out or was cancelled.
+function Task:remove_waiter(task)
+  local joiners = self.joiners
+  if not joiners then return end
+  for i = #joiners, 1, -1 do
+    if joiners[i] == task then table.remove(joiners, i) end
+  end
+end
+
+function Task:cancel()
+  if self.state == "done" or self.cancelled then return end
+  self.cancelled = true
+  if self ~= current then interrupt(self) end
+end
+
+function Task:status()
+  return self.state == "done" and "done" or (self.cancelled and "cancelling" or "running")
+end
+
+Task.__tostring = function(self) return "luring.async.task (" .. self:status() .. ")" end
+
+-- ---- The loop ----
+
+local function run_ready(L)
+  -- Only the tasks ready when the round starts: one that keeps yielding with sleep(0)
+  -- lets the loop submit and dispatch between its turns.
+  local last = L.ready_tail - 1
+  while L.ready_head <= last do
+    local task = L.ready[L.ready_head]
+    L.ready[L.ready_head] = nil
+    L.ready_head = L.ready_head + 1
+    local args = task.start_args
+    if args then
+      task.start_args = nil
+      step(task, unpack(args, 1, args.n))
+    elseif task.wake_n == 0 then
+      step(task)
+    else
+      step(task, task.wake1, task.wake2)
+    end
+  end
+end
+
+-- Deadlines that have passed: a task waiting on a kernel request gets it cancelled (it
+-- wakes at its completion); one waiting on a queue or join wakes now.
+local function fire_timers(L, t)
+  local h = L.timers
+  while h[1] and h[1].at <= t do
+    local timer = h[1]
+    timer_remove(timer)
+    local task = timer.task
+    if timer.kind == "io" then
+      if task.pending then
+        task.timed_out = true
+        L.ring:cancel(task.pending)
+      end
+    elseif timer.kind == "wait" then
+      local what = task.blocked_on
+      if what then
+        if what.remove_waiter then what:remove_waiter(task) end
+        task.wait_timed_out = true
+        wake_blocked(task, what)
+      end
+    else  -- an async.timeout scope
+      if task.state ~= "done" and not task.expired then
+        task.expired = timer.scope
+        if task ~= current then interrupt(task) end
+      end
+    end
+  end
+end
+
+local function run_loop(L)
+  local ring = L.ring
+  while L.alive > 0 do
+    run_ready(L)
+    if L.alive == 0 then break end
+    if L.ready_head < L.ready_tail then
+      ring:submit()
+    else
+      local first = L.timers[1]
+      local timeout = first and first.at - now() or nil
+      if timeout and timeout < 0 then timeout = 0 end
+      if ring:in_flight() == 0 then
+        if not timeout then
+          error(("luring.async.run: %d task(s) wait for each other forever (queues or joins "
+                 .. "with nothing left to wake them)"):format(L.alive), 0)
+        end
+        -- Nothing in the kernel would wake the wait: a timeout request does.
+        ring:timeout(timeout, 0, nil, nil)
+      end
+      ring:wait(1, timeout)
+    end
+    ring:do_cqes()
+    if L.timers[1] then fire_timers(L, now()) end
+  end
+end
+
+-- core.run(options, fn, ...): see async.run.
+function core.run(options, fn, ...)
+  if loop then error("luring.async.run: already running (run does not nest)", 3) end
+  local flags = options.flags
+  local ring = luring.queue_init(options.entries or 256, flags and { flags = flags } or nil)
+  local L = {
+    ring = ring, ready = {}, ready_head = 1, ready_tail = 1, alive = 0, timers = {},
+    on_error = options.on_error, objects = setmetatable({}, { __mode = "k" }),
+  }
+  loop = L
+  local main = new_task(fn, ...)
+  L.main = main
+  local ok, err = pcall(run_loop, L)
+  -- Release everything the loop made: descriptors still open, then the ring (which
+  -- cancels and reaps whatever is still in flight).
+  for obj in pairs(L.objects) do obj:close() end
+  ring:close()
+  loop = nil
+  current = nil
+  if not ok then error(err, 0) end
+  local r = main.result
+  if not r[1] then error(r[2], 0) end
+  return unpack(r, 2, r.n)
+end
+
+function core.spawn(fn, ...)
+  if loop == nil then error("spawn: not inside luring.async.run", 2) end
+  if type(fn) ~= "function" and not (getmetatable(fn) or {}).__call then
+    error("bad argument #1 to 'spawn' (function expected, got " .. type(fn) .. ")", 2)
+  end
+  return new_task(fn, ...)
+end
+
+-- The running loop's table, for the other parts of the layer.
+function core.loop() return loop end
+
+function core.ring()
+  if loop == nil then error("ring: not inside luring.async.run", 2) end
+  return loop.ring
+end
+
+-- Registers an object (socket, file) whose close() the end of run must call.
+function core.track(obj)
+  if loop then loop.objects[obj] = true end
+end
+function core.untrack(obj)
+  if loop then loop.objects[obj] = nil end
+end
+
+function core.sleep(seconds)
+  local task = need_task("sleep")
+  if seconds ~= nil and type(seconds) ~= "number" then
+    error("bad argument #1 to 'sleep' (number expected, got " .. type(seconds) .. ")", 2)
+  end
+  seconds = seconds or 0
+  if seconds <= 0 then
+    make_ready(task)
+    co_yield()
+    check_interrupt(task)
+    return
+  end
+  local h = core.start(loop.ring.timeout, seconds, 0, nil, task.cb)
+  await(task, h)
+end
+
+-- async.timeout(seconds, fn, ...): fn's results, or nil, "timeout".
+function core.timeout(seconds, fn, ...)
+  local task = need_task("timeout")
+  if type(seconds) ~= "number" then
+    error("bad argument #1 to 'timeout' (number expected, got " .. type(seconds) .. ")", 2)
+  end
+  local scope = setmetatable({}, { __tostring = function() return "luring.async: timeout" end })
+  local timer = { task = task, kind = "scope", scope = scope }
+  timer_add(timer, now() + seconds)
+  local r = pack(pcall(fn, ...))
+  timer_remove(timer)
+  if task.expired == scope then task.expired = nil end
+  if not r[1] then
+    if r[2] == scope then return nil, "timeout" end
+    error(r[2], 0)
+  end
+  return unpack(r, 2, r.n)
+end
+
+-- ---- Queues between tasks ----
+
+local Queue = {}
+Queue.__index = Queue
+Queue.__name = "luring.async.queue"
+
+function core.queue(max)
+  if max ~= nil and (math.type(max) ~= "integer" or max < 1) then
+    error("bad argument #1 to 'queue' (a size >= 1 or nil expected)", 2)
+  end
+  return setmetatable({ items = {}, head = 1, tail = 1, max = max, getters = {}, putters = {} },
+                      Queue)
+end
+
+function Queue:__len() return self.tail - self.head end
+
+local function wake_first(q, list)
+  while #list > 0 do
+    local task = table.remove(list, 1)
+    if wake_blocked(task, q) then return end
+  end
+end
+
+-- q:put(v): appends v, waiting while the queue is full.
+function Queue:put(v)
+  while self.max and self.tail - self.head >= self.max do
+    local task = need_task("put")
+    self.putters[#self.putters + 1] = task
+    block(task, self)
+  end
+  self.items[self.tail] = v
+  self.tail = self.tail + 1
+  wake_first(self, self.getters)
+end
+
+-- q:get([timeout]): the oldest value, waiting while the queue is empty; nil, "timeout"
+-- when the timeout passes first.
+function Queue:get(timeout)
+  local task = need_task("get")
+  local deadline = timeout and timeout >= 0 and now() + timeout or nil
+  while self.tail == self.head do
+    self.getters[#self.getters + 1] = task
+    if not block(task, self, deadline) then return nil, "timeout" end
+  end
+  local v = self.items[self.head]
+  self.items[self.head] = nil
+  self.head = self.head + 1
+  wake_first(self, self.putters)
+  return v
+end
+
+function Queue:remove_waiter(task)
+  for _, list in ipairs({ self.getters, self.putters }) do
+    for i = #list, 1, -1 do
+      if list[i] == task then table.remove(list, i) end
+    end
+  end
+end
+
+core.now = now
+core.Task = Task
+
+return core

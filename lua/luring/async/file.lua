@@ -1,0 +1,457 @@
+-- SPDX-License-Identifier: Apache-2.0
+-- io-compatible files for luring.async: read formats, lines, seek and write as Lua's io
+-- library has them, with every read and write an io_uring request of the calling task.
+-- Reads are buffered ahead (64 KiB), so read("l") is not a request per line; writes go
+-- to the kernel at once (nothing to flush). read_at/write_at are positional and may be
+-- in flight from many tasks at once.
+local luring = require "luring"
+local core = require "luring.async.core"
+
+local need_task, start, await = core.need_task, core.start, core.await
+local find, sub, byte, concat = string.find, string.sub, string.byte, table.concat
+local strerror = luring.strerror
+
+local file = {}
+
+local READ_AHEAD = 65536
+local READ_ALL = 1 << 20
+local MAX_NUMERAL = 200  -- liolib's L_MAXLENNUM
+
+local function fail(path, res)
+  if path then return nil, path .. ": " .. strerror(res), -res end
+  return nil, strerror(res), -res
+end
+
+local File = {}
+File.__index = File
+File.__name = "luring.async.file"
+
+-- Fields: fd; pos, the offset of the next byte for the user (nil after an append
+-- write: the end, found with statx when needed); buf, read-ahead bytes starting at
+-- file offset boff.
+local function new(fd, path, mode)
+  local f = setmetatable({ fd = fd, path = path, pos = 0, buf = "", boff = 0, closed = false,
+                           append = mode:find("a", 1, true) ~= nil }, File)
+  core.track(f)
+  return f
+end
+
+local function check_open(self, what)
+  if getmetatable(self) ~= File then
+    error("bad argument #1 to '" .. what .. "' (luring.async.file expected)", 3)
+  end
+  if self.closed then error("attempt to use a closed file", 3) end
+end
+
+-- The file's size (fstat through statx on the descriptor).
+local function size_of(self, task)
+  local h = start(core.ring().statx, self.fd, nil, task.cb)
+  local res, st = await(task, h)
+  if res < 0 then return nil, res end
+  return st.size
+end
+
+local function known_pos(self, task)
+  if self.pos then return self.pos end
+  local size, err = size_of(self, task)
+  if not size then return nil, err end
+  self.pos = size
+  return size
+end
+
+-- Bytes available in the buffer from pos.
+local function avail(self)
+  local i = self.pos - self.boff
+  if i < 0 or i > #self.buf then return 0 end
+  return #self.buf - i
+end
+
+-- Reads more bytes after what is buffered from pos. true, false at end of file, or
+-- nil, res on an error.
+local function fill(self, task, size)
+  local keep = avail(self)
+  local at
+  if keep > 0 then
+    self.buf = sub(self.buf, self.pos - self.boff + 1)
+    at = self.pos + keep
+  else
+    self.buf = ""
+    at = self.pos
+  end
+  self.boff = self.pos
+  local h = start(core.ring().read, self.fd, size or READ_AHEAD, at, task.cb)
+  local res, data = await(task, h)
+  if res < 0 then return nil, res end
+  if res == 0 then return false end
+  self.buf = keep > 0 and self.buf .. data or data
+  return true
+end
+
+-- `n` bytes from pos (fewer at end of file), consumed.
+local function take(self, n)
+  local i = self.pos - self.boff + 1
+  local data = sub(self.buf, i, i + n - 1)
+  self.pos = self.pos + #data
+  return data
+end
+
+local function read_line(self, task, keep_nl)
+  while true do
+    local i = self.pos - self.boff + 1
+    local j = avail(self) > 0 and find(self.buf, "\n", i, true)
+    if j then
+      local line = sub(self.buf, i, keep_nl and j or j - 1)
+      self.pos = self.pos + (j - i + 1)
+      return line
+    end
+    local ok, err = fill(self, task)
+    if ok == nil then return nil, err end
+    if not ok then
+      if avail(self) == 0 then return nil end
+      return take(self, avail(self))
+    end
+  end
+end
+
+local function read_all(self, task)
+  local parts = { take(self, avail(self)) }
+  while true do
+    local ok, err = fill(self, task, READ_ALL)
+    if ok == nil then return nil, err end
+    if not ok then break end
+    parts[#parts + 1] = take(self, avail(self))
+  end
+  return concat(parts)
+end
+
+local function read_count(self, task, n)
+  if n == 0 then
+    if avail(self) > 0 then return "" end
+    local ok, err = fill(self, task)
+    if ok == nil then return nil, err end
+    return ok and "" or nil
+  end
+  while avail(self) < n do
+    local ok, err = fill(self, task, n - avail(self) > READ_AHEAD and n - avail(self) or nil)
+    if ok == nil then return nil, err end
+    if not ok then break end
+  end
+  if avail(self) == 0 then return nil end
+  return take(self, n)
+end
+
+-- read("n"), as liolib's read_number: at most 200 characters of a numeral (optional
+-- sign, hex or decimal digits, a point, an exponent), then tonumber; nil if it is none.
+local function read_number(self, task)
+  local function peek()
+    if avail(self) == 0 then
+      local ok = fill(self, task)
+      if not ok then return nil end
+    end
+    return byte(self.buf, self.pos - self.boff + 1)
+  end
+  local c = peek()
+  while c and (c == 32 or (c >= 9 and c <= 13)) do  -- isspace
+    self.pos = self.pos + 1
+    c = peek()
+  end
+  local out, count = {}, 0
+  local function accept(set)
+    if c and find(set, string.char(c), 1, true) and #out < MAX_NUMERAL then
+      out[#out + 1] = string.char(c)
+      self.pos = self.pos + 1
+      c = peek()
+      return true
+    end
+    return false
+  end
+  local function digits(hex)
+    local n = 0
+    local set = hex and "0123456789abcdefABCDEF" or "0123456789"
+    while accept(set) do n = n + 1 end
+    return n
+  end
+  accept("-+")
+  local hex = false
+  if accept("0") then
+    if accept("xX") then hex = true else count = 1 end
+  end
+  count = count + digits(hex)
+  if accept(".") then count = count + digits(hex) end
+  if count > 0 and accept(hex and "pP" or "eE") then
+    accept("-+")
+    digits(false)
+  end
+  return tonumber(concat(out))
+end
+
+-- file:read(...): io's formats "n", "l", "L", "a" (with or without "*") and byte
+-- counts; nil for the first that finds nothing, and none after it.
+function File:read(...)
+  check_open(self, "read")
+  local task = need_task("read")
+  if not known_pos(self, task) then return fail(self.path, -luring.errno.EIO) end
+  local n = select("#", ...)
+  local formats = n == 0 and { "l" } or { ... }
+  if n == 0 then n = 1 end
+  local out = {}
+  for k = 1, n do
+    local fmt = formats[k]
+    local v, err
+    if math.type(fmt) == "integer" then
+      v, err = read_count(self, task, fmt)
+    elseif type(fmt) == "string" then
+      local f = sub(fmt, 1, 1) == "*" and sub(fmt, 2, 2) or sub(fmt, 1, 1)
+      if f == "l" then
+        v, err = read_line(self, task, false)
+      elseif f == "L" then
+        v, err = read_line(self, task, true)
+      elseif f == "a" then
+        v, err = read_all(self, task)
+      elseif f == "n" then
+        v = read_number(self, task)
+      else
+        error("bad argument #" .. k .. " to 'read' (invalid format)", 2)
+      end
+    else
+      error("bad argument #" .. k .. " to 'read' (invalid format)", 2)
+    end
+    if err then return fail(self.path, err) end
+    out[k] = v
+    if v == nil then return table.unpack(out, 1, k) end
+  end
+  return table.unpack(out, 1, n)
+end
+
+-- Writes all of `data` at `offset` (-1: the end, for append mode). bytes or nil, res.
+local function write_all(task, fd, data, offset)
+  local ring = core.ring()
+  local done, total = 0, #data
+  while done < total do
+    local piece = done == 0 and data or sub(data, done + 1)
+    local h = start(ring.write, fd, piece, offset < 0 and -1 or offset + done, task.cb)
+    local res = await(task, h)
+    if res < 0 then return nil, res end
+    if res == 0 then return nil, -luring.errno.EIO end
+    done = done + res
+  end
+  return done
+end
+
+-- file:write(...): strings and numbers, in order, at the position. The file, or
+-- nil, msg, errno.
+function File:write(...)
+  check_open(self, "write")
+  local task = need_task("write")
+  local n = select("#", ...)
+  local parts = { ... }
+  for k = 1, n do
+    local v = parts[k]
+    if math.type(v) == "integer" then
+      parts[k] = ("%d"):format(v)
+    elseif type(v) == "number" then
+      parts[k] = ("%.14g"):format(v)
+    elseif type(v) ~= "string" then
+      error("bad argument #" .. k .. " to 'write' (string expected, got " .. type(v) .. ")", 2)
+    end
+  end
+  local data = n == 1 and parts[1] or concat(parts, "", 1, n)
+  self.buf, self.boff = "", 0  -- what was read ahead may be stale now
+  if self.append then
+    local ok, err = write_all(task, self.fd, data, -1)
+    if not ok then return fail(self.path, err) end
+    self.pos = nil
+  else
+    local pos, perr = known_pos(self, task)
+    if not pos then return fail(self.path, perr) end
+    local ok, err = write_all(task, self.fd, data, pos)
+    if not ok then return fail(self.path, err) end
+    self.pos = pos + ok
+  end
+  return self
+end
+
+-- file:lines(...): an iterator reading with the given formats (default "l").
+function File:lines(...)
+  check_open(self, "lines")
+  local n = select("#", ...)
+  local formats = { ... }
+  return function()
+    if self.closed then error("file is already closed", 2) end
+    if n == 0 then return self:read("l") end
+    return self:read(table.unpack(formats, 1, n))
+  end
+end
+
+-- file:seek([whence [, offset]]): "set", "cur" (default) or "end"; the new position.
+function File:seek(whence, offset)
+  check_open(self, "seek")
+  local task = need_task("seek")
+  whence = whence or "cur"
+  offset = offset or 0
+  if math.type(offset) ~= "integer" then
+    error("bad argument #2 to 'seek' (number has no integer representation)", 2)
+  end
+  local base, err
+  if whence == "set" then
+    base = 0
+  elseif whence == "cur" then
+    base, err = known_pos(self, task)
+  elseif whence == "end" then
+    base, err = size_of(self, task)
+  else
+    error("bad argument #1 to 'seek' (invalid option '" .. tostring(whence) .. "')", 2)
+  end
+  if not base then return fail(self.path, err) end
+  local pos = base + offset
+  if pos < 0 then return fail(self.path, -luring.errno.EINVAL) end
+  self.pos = pos
+  return pos
+end
+
+function File:sync()
+  check_open(self, "sync")
+  local task = need_task("sync")
+  local h = start(core.ring().fsync, self.fd, false, task.cb)
+  local res = await(task, h)
+  if res < 0 then return fail(self.path, res) end
+  return self
+end
+
+function File:flush()
+  check_open(self, "flush")
+  return self
+end
+
+function File:setvbuf()
+  check_open(self, "setvbuf")
+  return true
+end
+
+-- file:read_at(n, offset): up to n bytes at offset (fewer only at end of file), nil at
+-- end of file. The position does not move.
+function File:read_at(n, offset)
+  check_open(self, "read_at")
+  local task = need_task("read_at")
+  if math.type(n) ~= "integer" or n < 0 then error("bad argument #1 to 'read_at' (size expected)", 2) end
+  if math.type(offset) ~= "integer" or offset < 0 then
+    error("bad argument #2 to 'read_at' (offset expected)", 2)
+  end
+  local ring = core.ring()
+  local parts, got = {}, 0
+  while got < n do
+    local h = start(ring.read, self.fd, n - got, offset + got, task.cb)
+    local res, data = await(task, h)
+    if res < 0 then return fail(self.path, res) end
+    if res == 0 then break end
+    parts[#parts + 1] = data
+    got = got + res
+  end
+  if got == 0 and n > 0 then return nil end
+  return #parts == 1 and parts[1] or concat(parts)
+end
+
+-- file:write_at(data, offset): writes all of data at offset; the position does not
+-- move. The file, or nil, msg, errno.
+function File:write_at(data, offset)
+  check_open(self, "write_at")
+  local task = need_task("write_at")
+  if type(data) ~= "string" then error("bad argument #1 to 'write_at' (string expected)", 2) end
+  if math.type(offset) ~= "integer" or offset < 0 then
+    error("bad argument #2 to 'write_at' (offset expected)", 2)
+  end
+  self.buf, self.boff = "", 0
+  local ok, err = write_all(task, self.fd, data, offset)
+  if not ok then return fail(self.path, err) end
+  return self
+end
+
+function File:close()
+  if self.closed then return nil, "file is already closed" end
+  self.closed = true
+  luring.close_fd_now(self.fd)
+  core.untrack(self)
+  return true
+end
+
+function File:__close()
+  if not self.closed then self:close() end
+end
+
+function File:__gc()
+  if not self.closed then luring.close_fd_now(self.fd) end
+end
+
+function File:__tostring()
+  if self.closed then return "file (closed)" end
+  return ("file (fd %d)"):format(self.fd)
+end
+
+function File:getfd() return self.fd end
+
+-- ---- async.open and the path operations ----
+
+local function check_path(path, k, what)
+  if type(path) ~= "string" then
+    error(("bad argument #%d to '%s' (string expected, got %s)"):format(k, what, type(path)), 3)
+  end
+end
+
+function file.open(path, mode)
+  check_path(path, 1, "open")
+  mode = mode or "r"
+  if type(mode) ~= "string" or not mode:match("^[rwa]%+?b?$") then
+    error("bad argument #2 to 'open' (invalid mode)", 2)
+  end
+  local task = need_task("open")
+  local h = start(core.ring().openat, path, (mode:gsub("b", "")), nil, task.cb)
+  local res = await(task, h, nil, true)
+  if res < 0 then return fail(path, res) end
+  local f = new(res, path, mode)
+  if f.append then f.pos = nil end
+  return f
+end
+
+function file.stat(path)
+  check_path(path, 1, "stat")
+  local task = need_task("stat")
+  local h = start(core.ring().statx, path, nil, task.cb)
+  local res, st = await(task, h)
+  if res < 0 then return fail(path, res) end
+  return st
+end
+
+function file.remove(path)
+  check_path(path, 1, "remove")
+  local task = need_task("remove")
+  local ring = core.ring()
+  local res = await(task, start(ring.unlinkat, path, false, task.cb))
+  -- os.remove removes empty directories too.
+  if res == -luring.errno.EISDIR or res == -luring.errno.EPERM then
+    local again = await(task, start(ring.unlinkat, path, true, task.cb))
+    if again ~= -luring.errno.ENOTDIR then res = again end
+  end
+  if res < 0 then return fail(path, res) end
+  return true
+end
+
+function file.rename(from, to)
+  check_path(from, 1, "rename")
+  check_path(to, 2, "rename")
+  local task = need_task("rename")
+  local res = await(task, start(core.ring().renameat, from, to, nil, task.cb))
+  if res < 0 then return fail(from, res) end
+  return true
+end
+
+function file.mkdir(path, mode)
+  check_path(path, 1, "mkdir")
+  local task = need_task("mkdir")
+  local res = await(task, start(core.ring().mkdirat, path, mode or 511, task.cb))
+  if res < 0 then return fail(path, res) end
+  return true
+end
+
+file.File = File
+
+return file

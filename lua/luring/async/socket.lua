@@ -1,0 +1,466 @@
+-- SPDX-License-Identifier: Apache-2.0
+-- LuaSocket-compatible stream sockets for luring.async: receive, send, settimeout and
+-- the rest behave as LuaSocket's tcp objects do, but every wait is an io_uring request
+-- of the calling task. Received data is buffered per socket, so one recv serves many
+-- receive("*l") calls.
+local luring = require "luring"
+local core = require "luring.async.core"
+
+local need_task, start, await, now = core.need_task, core.start, core.await, core.now
+local find, sub, gsub, concat = string.find, string.sub, string.gsub, table.concat
+local strerror = luring.strerror
+local errno = luring.errno
+
+local socket = {}
+
+local RECV_SIZE = 65536
+local MSG_NOSIGNAL = luring.msg.NOSIGNAL
+
+-- LuaSocket's words for the errors its users test for; strerror for the rest.
+local messages = {
+  [-errno.ECONNRESET] = "closed",
+  [-errno.EPIPE] = "closed",
+  [-errno.ENOTCONN] = "closed",
+  [-errno.ECONNREFUSED] = "connection refused",
+  [-errno.ETIMEDOUT] = "timeout",
+  [-errno.EADDRINUSE] = "address already in use",
+}
+local function message(res)
+  return messages[res] or strerror(res)
+end
+
+-- ---- Names to addresses, without blocking ----
+
+local function is_ipv4(host) return find(host, "^%d+%.%d+%.%d+%.%d+$") ~= nil end
+
+-- The addresses of `host` in /etc/hosts, IPv4 ones first.
+local function from_hosts_file(host)
+  local f = io.open("/etc/hosts")
+  if not f then return nil end
+  local v4, v6
+  for line in f:lines() do
+    line = gsub(line, "#.*", "")
+    local addr, names = line:match("^%s*(%S+)%s+(.+)$")
+    if addr then
+      for name in names:gmatch("%S+") do
+        if name == host then
+          if is_ipv4(addr) then v4 = v4 or addr else v6 = v6 or addr end
+        end
+      end
+    end
+  end
+  f:close()
+  if v4 then return "inet", v4 end
+  if v6 then return "inet6", v6 end
+  return nil
+end
+
+-- family, address for `host`: IPv4 and IPv6 literals, "localhost", "*" (any address,
+-- for bind), and names in /etc/hosts. Other names are not resolved (that would need a
+-- DNS client): nil, "host not found".
+function socket.resolve(host, want_family)
+  if type(host) ~= "string" then return nil, "host not found" end
+  if host == "*" then
+    return want_family or "inet", want_family == "inet6" and "::" or "0.0.0.0"
+  end
+  if host == "localhost" then
+    if want_family == "inet6" then return "inet6", "::1" end
+    return "inet", "127.0.0.1"
+  end
+  if is_ipv4(host) then return "inet", host end
+  if find(host, ":", 1, true) then return "inet6", (gsub(host, "^%[(.*)%]$", "%1")) end
+  local family, addr = from_hosts_file(host)
+  if family then return family, addr end
+  return nil, "host not found"
+end
+local resolve = socket.resolve
+
+-- ---- The socket object ----
+
+local Socket = {}
+Socket.__index = Socket
+Socket.__name = "luring.async.socket"
+
+local function new(fd, kind, family)
+  local s = setmetatable({ fd = fd, kind = kind, family = family, buf = "", pos = 1,
+                           timeout = nil, closed = false }, Socket)
+  if fd then core.track(s) end
+  return s
+end
+socket.new = new
+
+-- Waits for the request `h` of `task` on this socket, noting it so close() can cancel it.
+local function wait_on(self, task, h, deadline, makes_fd)
+  self.pending = h
+  local res, a, b = await(task, h, deadline, makes_fd)
+  self.pending = nil
+  return res, a, b
+end
+
+-- Makes the descriptor, if this is an unconnected object (async.tcp()) that has none.
+local function ensure_fd(self, task, family, kind)
+  if self.fd then return true end
+  local ring = core.ring()
+  local h = start(ring.socket, family, kind or "stream", 0, task.cb)
+  local res = wait_on(self, task, h, nil, true)
+  if res < 0 then return nil, message(res) end
+  self.fd = res
+  self.family = family
+  core.track(self)
+  if self.options then
+    for _, o in ipairs(self.options) do luring.setsockopt(res, o[1], o[2]) end
+    self.options = nil
+  end
+  return true
+end
+
+function Socket:deadline()
+  local t = self.timeout
+  if t then return now() + t end
+  return nil
+end
+
+-- Receives more bytes into the buffer. Returns nil, or an error word.
+local function fill(self, task, deadline)
+  local h = start(core.ring().recv, self.fd, RECV_SIZE, 0, task.cb)
+  local res, data = wait_on(self, task, h, deadline)
+  if res == nil then return "timeout" end
+  if self.closed then return "closed" end
+  if res == 0 then return "closed" end
+  if res < 0 then return message(res) end
+  local buf = self.buf
+  if self.pos > #buf then
+    self.buf = data
+  else
+    self.buf = sub(buf, self.pos) .. data
+  end
+  self.pos = 1
+  return nil
+end
+
+-- Everything buffered, consumed.
+local function take_all(self)
+  local data = sub(self.buf, self.pos)
+  self.buf, self.pos = "", 1
+  return data
+end
+
+local function strip_cr(line)
+  if find(line, "\r", 1, true) then return (gsub(line, "\r", "")) end
+  return line
+end
+
+-- sock:receive([pattern [, prefix]]): LuaSocket's semantics. "*l" (default): a line
+-- without its "\n" (and without any "\r"); "*a": everything until the peer closes; a
+-- number: exactly that many bytes. data, or nil, err, partial ("timeout", "closed").
+function Socket:receive(pattern, prefix)
+  local task = need_task("receive")
+  if self.closed or not self.fd then return nil, "closed", prefix and prefix or "" end
+  pattern = pattern or "*l"
+  prefix = prefix or ""
+  local deadline = self.timeout and now() + self.timeout or nil
+  if type(pattern) == "number" then
+    local want = math.tointeger(pattern)
+    if not want or want < 0 then error("bad argument #1 to 'receive' (invalid receive pattern)", 2) end
+    while #self.buf - self.pos + 1 < want do
+      local err = fill(self, task, deadline)
+      if err then return nil, err, prefix .. take_all(self) end
+    end
+    local p = self.pos
+    self.pos = p + want
+    return prefix .. sub(self.buf, p, p + want - 1)
+  elseif pattern == "*l" or pattern == "l" then
+    while true do
+      local i = find(self.buf, "\n", self.pos, true)
+      if i then
+        local line = sub(self.buf, self.pos, i - 1)
+        self.pos = i + 1
+        return prefix .. strip_cr(line)
+      end
+      local err = fill(self, task, deadline)
+      if err then return nil, err, prefix .. strip_cr(take_all(self)) end
+    end
+  elseif pattern == "*a" or pattern == "a" then
+    local parts = { prefix, take_all(self) }
+    while true do
+      local err = fill(self, task, deadline)
+      parts[#parts + 1] = take_all(self)
+      if err == "closed" then return concat(parts) end
+      if err then return nil, err, concat(parts) end
+    end
+  end
+  error("bad argument #1 to 'receive' (invalid receive pattern)", 2)
+end
+
+-- sock:send(data [, i [, j]]): sends all of data:sub(i, j). The index of the last byte
+-- sent, or nil, err, last.
+function Socket:send(data, i, j)
+  local task = need_task("send")
+  local t = type(data)
+  if t == "number" then
+    data = tostring(data)
+  elseif t ~= "string" then
+    error("bad argument #1 to 'send' (string expected, got " .. t .. ")", 2)
+  end
+  local len = #data
+  i = i or 1
+  j = j or len
+  if i < 0 then i = len + i + 1 end
+  if j < 0 then j = len + j + 1 end
+  if i < 1 then i = 1 end
+  if j > len then j = len end
+  if self.closed or not self.fd then return nil, "closed", i - 1 end
+  local chunk = (i == 1 and j == len) and data or sub(data, i, j)
+  local total, sent = #chunk, 0
+  local deadline = self.timeout and now() + self.timeout or nil
+  local ring = core.ring()
+  while sent < total do
+    local piece = sent == 0 and chunk or sub(chunk, sent + 1)
+    local h = start(ring.send, self.fd, piece, MSG_NOSIGNAL, task.cb)
+    local res = wait_on(self, task, h, deadline)
+    if res == nil then return nil, "timeout", i + sent - 1 end
+    if self.closed then return nil, "closed", i + sent - 1 end
+    if res < 0 then return nil, message(res), i + sent - 1 end
+    sent = sent + res
+  end
+  return i + total - 1
+end
+
+-- sock:lines(): an iterator over received lines; it stops when the peer closes.
+function Socket:lines()
+  return function()
+    local line = self:receive("*l")
+    return line
+  end
+end
+
+-- sock:settimeout(seconds [, mode]): nil or negative blocks. Both LuaSocket modes ("b",
+-- "t") give a deadline for the whole call: it is not reset by each chunk.
+function Socket:settimeout(t, mode)
+  if mode ~= nil and mode ~= "b" and mode ~= "t" and mode ~= "block" and mode ~= "total" then
+    error("bad argument #2 to 'settimeout' (invalid timeout mode)", 2)
+  end
+  if t ~= nil and type(t) ~= "number" then
+    error("bad argument #1 to 'settimeout' (number expected, got " .. type(t) .. ")", 2)
+  end
+  if t ~= nil and t < 0 then t = nil end
+  self.timeout = t
+  return 1
+end
+
+local function connect_fd(self, task, family, host, port, deadline)
+  local ok, err = ensure_fd(self, task, family)
+  if not ok then return nil, err end
+  local h = start(core.ring().connect, self.fd, host, port, task.cb)
+  local res = wait_on(self, task, h, deadline)
+  if res == nil then return nil, "timeout" end
+  if self.closed then return nil, "closed" end
+  if res < 0 then return nil, message(res) end
+  self.kind = "client"
+  return 1
+end
+
+-- sock:connect(host, port): 1 or nil, err. TCP_NODELAY is set once connected.
+function Socket:connect(host, port)
+  local task = need_task("connect")
+  if self.kind ~= "master" then return nil, "already connected" end
+  if self.family == "unix" then return connect_fd(self, task, "unix", host, nil, self:deadline()) end
+  local family, addr = resolve(host, self.want_family)
+  if not family then return nil, addr end
+  if self.want_family and family ~= self.want_family then return nil, "host not found" end
+  local ok, err = connect_fd(self, task, family, addr, port, self:deadline())
+  if ok then luring.setsockopt(self.fd, "tcp-nodelay", true) end
+  return ok, err
+end
+
+-- sock:bind(host, port): 1 or nil, err. "*" means any address.
+function Socket:bind(host, port)
+  local task = need_task("bind")
+  local family, addr
+  if self.family == "unix" then
+    family, addr, port = "unix", host, nil
+  else
+    family, addr = resolve(host, self.want_family)
+    if not family then return nil, addr end
+  end
+  local ok, err = ensure_fd(self, task, family)
+  if not ok then return nil, err end
+  local h = start(core.ring().bind, self.fd, addr, port, task.cb)
+  local res = wait_on(self, task, h)
+  if res < 0 then return nil, message(res) end
+  return 1
+end
+
+-- sock:listen([backlog]): 1 or nil, err; the socket is then a server.
+function Socket:listen(backlog)
+  local task = need_task("listen")
+  if not self.fd then return nil, "not bound" end
+  local h = start(core.ring().listen, self.fd, backlog or 32, task.cb)
+  local res = wait_on(self, task, h)
+  if res < 0 then return nil, message(res) end
+  self.kind = "server"
+  return 1
+end
+
+-- sock:accept(): a connected socket (TCP_NODELAY on), or nil, err.
+function Socket:accept()
+  local task = need_task("accept")
+  if self.closed or not self.fd then return nil, "closed" end
+  local h = start(core.ring().accept, self.fd, 0, task.cb)
+  local res = wait_on(self, task, h, self:deadline(), true)
+  if res == nil then return nil, "timeout" end
+  if self.closed then
+    if res >= 0 then luring.close_fd_now(res) end
+    return nil, "closed"
+  end
+  if res < 0 then return nil, message(res) end
+  local client = new(res, "client", self.family)
+  if self.family ~= "unix" then luring.setsockopt(res, "tcp-nodelay", true) end
+  return client
+end
+
+local shutdown_how = { both = "both", send = "send", receive = "receive" }
+
+-- sock:shutdown([how]): "both" (default), "send" or "receive". 1 or nil, err.
+function Socket:shutdown(how)
+  local task = need_task("shutdown")
+  how = how or "both"
+  if not shutdown_how[how] then error("bad argument #1 to 'shutdown' (invalid shutdown method)", 2) end
+  if self.closed or not self.fd then return nil, "closed" end
+  local h = start(core.ring().shutdown, self.fd, how, task.cb)
+  local res = wait_on(self, task, h)
+  if res < 0 then return nil, message(res) end
+  return 1
+end
+
+-- sock:close(): idempotent. A request pending on the socket in another task is
+-- cancelled in the kernel; that task's call returns nil, "closed".
+function Socket:close()
+  if self.closed then return 1 end
+  self.closed = true
+  if self.pending then
+    local loop = core.loop()
+    if loop then loop.ring:cancel(self.pending) end
+  end
+  if self.fd then luring.close_fd_now(self.fd) end
+  core.untrack(self)
+  return 1
+end
+Socket.__close = Socket.close
+
+function Socket:__gc()
+  if not self.closed and self.fd then luring.close_fd_now(self.fd) end
+end
+
+function Socket:__tostring()
+  return ("tcp{%s}: %s"):format(self.kind, self.closed and "closed" or tostring(self.fd))
+end
+
+function Socket:getfd() return self.fd or -1 end
+function Socket:setfd(fd) self.fd = fd end
+function Socket:dirty() return self.pos <= #self.buf end
+
+local function name_result(t, err)
+  if not t then return nil, err end
+  if t.family == "unix" then return t.path, nil, "unix" end
+  if type(t.family) ~= "string" then return nil, "unknown address family" end
+  return t.address, t.port, t.family
+end
+
+-- sock:getsockname() / sock:getpeername(): address, port, family ("inet", "inet6"),
+-- as LuaSocket; the path for unix sockets.
+function Socket:getsockname()
+  if not self.fd then return nil, "closed" end
+  return name_result(luring.getsockname(self.fd))
+end
+function Socket:getpeername()
+  if not self.fd then return nil, "closed" end
+  return name_result(luring.getpeername(self.fd))
+end
+
+-- sock:setoption(name, value): "tcp-nodelay", "keepalive", "reuseaddr", "reuseport",
+-- "linger" ... 1 or nil, err. Before the descriptor exists (async.tcp()), remembered.
+function Socket:setoption(name, value)
+  if type(value) == "table" and name == "linger" then
+    value = value.on and (value.timeout or 0) or false
+  end
+  if not self.fd then
+    self.options = self.options or {}
+    self.options[#self.options + 1] = { name, value }
+    return 1
+  end
+  local ok, err = luring.setsockopt(self.fd, name, value)
+  if not ok then return nil, err end
+  return 1
+end
+function Socket:getoption(name)
+  if not self.fd then return nil, "closed" end
+  return luring.getsockopt(self.fd, name)
+end
+
+-- ---- Constructors (async.tcp, async.connect, ...) ----
+
+function socket.tcp() return new(nil, "master", nil) end
+function socket.tcp6()
+  local s = new(nil, "master", nil)
+  s.want_family = "inet6"
+  return s
+end
+
+function socket.connect(host, port, timeout)
+  local s = socket.tcp()
+  s:settimeout(timeout)
+  local ok, err = s:connect(host, port)
+  s:settimeout(nil)
+  if not ok then
+    s:close()
+    return nil, err
+  end
+  return s
+end
+
+function socket.listen(host, port, backlog)
+  local s = socket.tcp()
+  s:setoption("reuseaddr", true)
+  local ok, err = s:bind(host, port)
+  if ok then ok, err = s:listen(backlog) end
+  if not ok then
+    s:close()
+    return nil, err
+  end
+  return s
+end
+
+function socket.connect_unix(path)
+  local s = new(nil, "master", "unix")
+  local ok, err = connect_fd(s, need_task("connect_unix"), "unix", path, nil, nil)
+  if not ok then
+    s:close()
+    return nil, err
+  end
+  return s
+end
+
+function socket.listen_unix(path, backlog)
+  local s = new(nil, "master", "unix")
+  local ok, err = s:bind(path)
+  if ok then ok, err = s:listen(backlog) end
+  if not ok then
+    s:close()
+    return nil, err
+  end
+  return s
+end
+
+-- async.wrap(fd): a socket object for a descriptor made elsewhere (LuaSocket's getfd(),
+-- luaposix). The object owns it from then on: close() closes it.
+function socket.wrap(fd)
+  if math.type(fd) ~= "integer" or fd < 0 then
+    error("bad argument #1 to 'wrap' (a file descriptor expected)", 2)
+  end
+  local t = luring.getsockname(fd)
+  local family = t and t.family or nil
+  return new(fd, "client", type(family) == "string" and family or nil)
+end
+
+return socket
