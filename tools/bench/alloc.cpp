@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// bench-alloc: heap allocations per operation in steady state for write, read, recv and
-// send through luring, counted in both allocators a Lua program has: Lua's (a counting
+// bench-alloc: heap allocations per operation in steady state for write, read, recv,
+// send, and one op of each newer area (fsync, sendmsg, nop, timeout) through luring,
+// counted in both allocators a Lua program has: Lua's (a counting
 // lua_Alloc on an embedded interpreter) and the C/C++ one luring.so calls directly
 // (malloc and friends interposed here; operator new ends in malloc). The bar: 0 per
 // write/send, 1 per read/recv (the result string Lua needs). Exit 1 if it is not met,
@@ -221,7 +222,8 @@ int main(int argc, char** argv) {
     }
     lua_pop(L, 1);  // index 2: the workloads
 
-    Row rows[] = {{"write", 0}, {"send", 0}, {"read", 1}, {"recv", 1}};
+    Row rows[] = {{"write", 0}, {"send", 0}, {"read", 1},    {"recv", 1},
+                  {"fsync", 0}, {"sendmsg", 0}, {"nop", 0}, {"timeout", 0}};
     bool ok = true;
     bool counter_works = false;
     for (Row& row : rows) {

@@ -36,6 +36,10 @@ local function on_read(_, res, data)
   if res ~= #data or res <= 0 then error("read/recv: " .. luring.strerror(res)) end
   pending = pending - 1
 end
+local function on_zero(_, res)
+  if res ~= 0 and res ~= -luring.errno.ETIME then error("op: " .. luring.strerror(res)) end
+  pending = pending - 1
+end
 local function complete()
   pending = BATCH
   ring:submit_and_wait(BATCH)
@@ -80,6 +84,38 @@ function w.recv(batches)
   for _ = 1, batches do
     fill(sock_a, BATCH * MESSAGE)
     for _ = 1, BATCH do ring:recv(sock_b, MESSAGE, 0, on_read) end
+    complete()
+  end
+end
+
+-- One op of each newer area: files (fsync), sockets (sendmsg), time and control (nop,
+-- timeout). None returns data, so none may allocate.
+function w.fsync(batches)
+  for _ = 1, batches do
+    for _ = 1, BATCH do ring:fsync(file, false, on_zero) end
+    complete()
+  end
+end
+
+function w.sendmsg(batches)
+  local drain = ctx.drain
+  for _ = 1, batches do
+    for _ = 1, BATCH do ring:sendmsg(sock_a, payload, nil, 0, on_write) end
+    complete()
+    drain(sock_b, BATCH * MESSAGE)
+  end
+end
+
+function w.nop(batches)
+  for _ = 1, batches do
+    for _ = 1, BATCH do ring:nop(on_zero) end
+    complete()
+  end
+end
+
+function w.timeout(batches)
+  for _ = 1, batches do
+    for _ = 1, BATCH do ring:timeout(0, 0, nil, on_zero) end
     complete()
   end
 end
