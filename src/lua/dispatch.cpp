@@ -129,6 +129,23 @@ void handle(lua_State* L, LuaRing* r, const uring::Cqe& cqe) {
     }
     const std::uintptr_t outer = r->current_cqe;
     r->current_cqe = token;
+    if (lua_type(L, top) == LUA_TTHREAD) {
+        // A coroutine as callback: resumed with the callback's arguments, here, without
+        // a Lua function in between (luring.async's tasks wait like this).
+        lua_State* co = lua_tothread(L, top);
+        if (!lua_checkstack(co, nargs + 1)) luaL_error(L, "coroutine stack overflow");
+        lua_xmove(L, co, nargs);
+        int nres = 0;
+        const int status = lua_resume(co, L, nargs, &nres);
+        r->current_cqe = outer;
+        if (status != LUA_OK && status != LUA_YIELD) {
+            lua_xmove(co, L, 1);  // its error, raised from do_cqes like a callback's
+            lua_error(L);
+        }
+        lua_pop(co, nres);
+        lua_settop(L, top - 1);
+        return;
+    }
     lua_call(L, nargs, 0);  // an error unwinds to do_cqes, which restores current_cqe
     r->current_cqe = outer;
 }

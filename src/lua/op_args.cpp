@@ -39,6 +39,7 @@ bool check_callback(lua_State* L, int arg) {
         case LUA_TNIL:
             return false;
         case LUA_TFUNCTION:
+        case LUA_TTHREAD:  // a coroutine: resumed with the callback's arguments
             return true;
         default:
             if (luaL_getmetafield(L, arg, "__call") != LUA_TNIL) {
