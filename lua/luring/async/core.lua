@@ -28,8 +28,10 @@ core.cancelled = setmetatable({}, {
 })
 local cancelled = core.cancelled
 
-local loop = nil     -- the running loop (see core.run)
-local current = nil  -- the task being run
+local loop = nil  -- the running loop (see core.run)
+-- The task of each coroutine: the running task is task_of[co_running()]. (Tasks are
+-- resumed from dispatch in C too, so no Lua variable could follow which one runs.)
+local task_of = setmetatable({}, { __mode = "k" })
 
 -- ---- Timers: a binary heap of records { at = seconds, pos = index, task, kind } ----
 
@@ -109,23 +111,16 @@ end
 
 -- Keeps non-string error values as they are; remembers a traceback for the report.
 local function on_error(err)
-  local task = current
-  if task then task.traceback = traceback(tostring(err), 2) end
-  if type(err) == "string" then return task.traceback end
+  local task = task_of[co_running()]
+  local tb = traceback(tostring(err), 2)
+  if task then task.traceback = tb end
+  if type(err) == "string" then return tb end
   return err
 end
 
-local function body(task, fn, ...)
-  if task.cancelled then
-    task.result = pack(false, cancelled)
-  else
-    task.result = pack(xpcall(fn, on_error, ...))
-  end
-end
+local report_error, finish
 
-local report_error
-
-local function finish(task)
+function finish(task)
   local L = loop
   task.state = "done"
   L.alive = L.alive - 1
@@ -142,17 +137,25 @@ local function finish(task)
   end
 end
 
--- Runs `task` until it next waits, handing it `...` (a completion's res and results).
-local function step(task, ...)
-  local prev = current
-  current = task
-  local ok, err = co_resume(task.co, ...)
-  current = prev
-  if not ok then  -- only an internal error can get here (the body is protected)
-    task.result = pack(false, err)
-    co_close(task.co)
+-- A task's coroutine runs this: the function, protected, then the task's end, still
+-- inside the coroutine (dispatch resumes it directly, so nobody else sees it end).
+local function body(task, fn, ...)
+  if task.cancelled then
+    task.result = pack(false, cancelled)
+  else
+    task.result = pack(xpcall(fn, on_error, ...))
   end
-  if task.result then finish(task) end
+  finish(task)
+end
+
+-- Runs a ready `task` until it next waits. Only an internal error can raise here (the
+-- body is protected): it ends run.
+local function step(task, ...)
+  local ok, err = co_resume(task.co, ...)
+  if not ok then
+    co_close(task.co)
+    error(err, 0)
+  end
 end
 
 function report_error(task)
@@ -168,8 +171,8 @@ end
 
 -- The running task, or an error naming the function `what` when there is none.
 local function need_task(what)
-  local task = current
-  if task == nil or co_running() ~= task.co then
+  local task = task_of[co_running()]
+  if task == nil then
     if loop == nil then error(what .. ": not inside luring.async.run", 3) end
     error(what .. ": not inside a task of luring.async.run (a nested coroutine cannot wait)", 3)
   end
@@ -198,7 +201,7 @@ local function await(task, handle, deadline, makes_fd)
     timer = task.io_timer
     timer_add(timer, deadline)
   end
-  local res, a, b, c = co_yield()
+  local _, res, a, b, c = co_yield()  -- dispatch resumes it with (cqe, res, ...)
   task.pending = nil
   if timer then timer_remove(timer) end
   if (task.cancelled or task.expired) and makes_fd and res >= 0 then luring.close_fd_now(res) end
@@ -259,8 +262,10 @@ core.wake_blocked = wake_blocked
 local function new_task(fn, ...)
   local L = loop
   local task = setmetatable({ state = "ready", timed_out = false }, Task)
-  task.co = co_create(body)
-  task.cb = function(_, res, a, b, c) return step(task, res, a, b, c) end
+  local co = co_create(body)
+  task.co = co
+  task.cb = co  -- a coroutine as callback: dispatch resumes it with the completion
+  task_of[co] = task
   task.io_timer = { task = task, kind = "io" }
   task.wait_timer = { task = task, kind = "wait" }
   L.alive = L.alive + 1
@@ -301,7 +306,7 @@ end
 function Task:cancel()
   if self.state == "done" or self.cancelled then return end
   self.cancelled = true
-  if self ~= current then interrupt(self) end
+  if self ~= task_of[co_running()] then interrupt(self) end
 end
 
 function Task:status()
@@ -355,7 +360,7 @@ local function fire_timers(L, t)
     else  -- an async.timeout scope
       if task.state ~= "done" and not task.expired then
         task.expired = timer.scope
-        if task ~= current then interrupt(task) end
+        if task ~= task_of[co_running()] then interrupt(task) end
       end
     end
   end
@@ -405,7 +410,6 @@ function core.run(options, fn, ...)
   for obj in pairs(L.objects) do obj:close() end
   ring:close()
   loop = nil
-  current = nil
   if not ok then error(err, 0) end
   local r = main.result
   if not r[1] then error(r[2], 0) end
