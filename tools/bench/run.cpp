@@ -38,8 +38,8 @@ constexpr const char* kUsage =
     "Usage: bench-run [--quick] [--rounds N] [--seconds S] [--warmup S] [--setup-flags N]\n"
     "                 [--file PATH] [WORKLOAD...]\n"
     "  WORKLOAD  write-small | read-4k | read-4k-depth | ping-pong-unix | ping-pong-tcp |\n"
-    "            setup-flags | nop | alloc | all (the default: the machine, then every one\n"
-    "            of these)\n"
+    "            setup-flags | coroutines | nop | alloc | all (the default: the machine,\n"
+    "            then every one of these)\n"
     "Environment: LURING_BENCH_QUICK=1 is --quick (3 short rounds, for smoke runs).\n";
 
 // What one child printed and how it ended.
@@ -156,7 +156,7 @@ const char* baseline_name() {
 
 // Measures every row, interleaved, and prints the table.
 void run_table(Options& o, const char* title, const char* what, const char* group_title,
-               const char* unit, std::vector<Entry> rows) {
+               const char* unit, std::vector<Entry> rows, const char* baseline = nullptr) {
     for (int round = 0; round < o.plan.rounds; ++round) {
         for (std::size_t k : round_order(rows.size(), round)) {
             Cell& c = rows[k].cell;
@@ -182,7 +182,7 @@ void run_table(Options& o, const char* title, const char* what, const char* grou
         flags = "; every ring set up with flags " + std::to_string(o.setup_flags);
     }
     std::printf("### %s\n\n%s; %s%s.\n\n", title, what, o.plan.describe().c_str(), flags.c_str());
-    print_table(cells, group_title, baseline_name(), unit);
+    print_table(cells, group_title, baseline != nullptr ? baseline : baseline_name(), unit);
     std::printf("\n");
 }
 
@@ -331,6 +331,33 @@ void setup_flags(Options& o) {
               "workload", "op", rows);
 }
 
+// The coroutine layer against the callback API it is built on: the same workloads as
+// tasks of luring.async (write_at, read_at, LuaSocket-style send/receive). The ratio is
+// to the callback form of the same workload, measured in the same round.
+void coroutines(Options& o) {
+    if (!have_data_file(o)) return;
+    struct Workload {
+        const char* group;
+        const char* script;
+        std::vector<std::string> args;
+    };
+    const Workload workloads[] = {
+        {"write-small", "write_small.lua", {"--batch", "32"}},
+        {"read-4k", "read_4k.lua", {"--batch", "32", "--file", o.file}},
+        {"ping-pong unix", "ping_pong.lua", {"--transport", "unix"}},
+    };
+    std::vector<Entry> rows;
+    for (const Workload& w : workloads) {
+        rows.push_back(lua_entry(o, w.group, "Lua, luring callbacks", w.script, "luring", w.args));
+        rows.back().cell.baseline = true;
+        rows.push_back(lua_entry(o, w.group, "Lua, luring.async tasks", w.script, "async", w.args));
+    }
+    run_table(o, "coroutines",
+              "the callback form against luring.async tasks (32 tasks for write-small and "
+              "read-4k, one task per end for ping-pong)",
+              "workload", "op", rows, "callbacks");
+}
+
 void ping_pong_unix(Options& o) { ping_pong(o, "unix"); }
 void ping_pong_tcp(Options& o) { ping_pong(o, "tcp"); }
 
@@ -347,6 +374,7 @@ constexpr Step kSteps[] = {
     {"ping-pong-unix", ping_pong_unix},
     {"ping-pong-tcp", ping_pong_tcp},
     {"setup-flags", setup_flags},
+    {"coroutines", coroutines},
     {"alloc", alloc},
 };
 
@@ -421,7 +449,8 @@ int main(int argc, char** argv) {
     // The children find luring.so, luring_bench.so and bench.lua through these.
     std::string cpath =
         std::string(LURING_BENCH_MODULE_DIR) + "/?.so;" + LURING_BENCH_BUILD_DIR + "/?.so;;";
-    std::string path = std::string(LURING_BENCH_SCRIPTS) + "/?.lua;;";
+    std::string path = std::string(LURING_BENCH_SCRIPTS) + "/?.lua;" + LURING_BENCH_LUA_LAYER +
+                       "/?.lua;;";
     ::setenv("LUA_CPATH", cpath.c_str(), 1);
     ::setenv("LUA_PATH", path.c_str(), 1);
 

@@ -115,6 +115,11 @@ function bench.ring(luring, entries, flags)
   bench.fail("queue_init: %s", tostring(ring))
 end
 
+-- async.run's options for the --entries and --setup-flags of a run.
+function bench.async_options(o)
+  return { entries = o.entries, flags = o.setup_flags ~= 0 and o.setup_flags or nil }
+end
+
 -- require(name), or skip the run when it is not installed.
 function bench.need(name)
   local ok, mod = pcall(require, name)

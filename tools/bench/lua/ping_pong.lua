@@ -1,7 +1,7 @@
 -- SPDX-License-Identifier: Apache-2.0
 -- ping-pong: one 64-byte message from end A to end B and back, over an AF_UNIX
 -- socketpair or loopback TCP (Nagle off). One operation is one round trip.
---   lua5.4 ping_pong.lua --impl luring|luv|luasocket [--transport unix|tcp]
+--   lua5.4 ping_pong.lua --impl luring|async|luv|luasocket [--transport unix|tcp]
 --     [--seconds 0.25] [--warmup 0.05] [--ops N] [--entries 256] [--setup-flags 0]
 local bench = require "bench"
 
@@ -51,6 +51,33 @@ function impls.luring()
     exchange()
     return 1
   end
+end
+
+-- The coroutine form: a task at each end of the pair, LuaSocket-style receive and send
+-- on luring.async sockets; A counts the round trips.
+local function run_async()
+  local async = require "luring.async"
+  local add, result = bench.meter(o)
+  local fa, fb = assert(bench.socket_pair(o.transport))
+  async.run(bench.async_options(o), function()
+    local a, b = async.wrap(fa), async.wrap(fb)
+    local echo = async.spawn(function()
+      while true do
+        local data = b:receive(MESSAGE)
+        if not data then return end
+        assert(b:send(data))
+      end
+    end)
+    repeat
+      assert(a:send(msg))
+      local back = a:receive(MESSAGE)
+      if back ~= msg then error("ping-pong: wrong reply") end
+    until not add(1)
+    a:close()
+    b:close()
+    echo:join()
+  end)
+  return result()
 end
 
 -- The luv way: both ends are libuv streams, each reply is sent from the read callback.
@@ -122,6 +149,8 @@ end
 
 if o.impl == "luring" then
   bench.report(bench.timed(o, impls.luring()))
+elseif o.impl == "async" then
+  bench.report(run_async())
 elseif o.impl == "luv" then
   bench.report(run_luv())
 elseif o.impl == "luasocket" then

@@ -1,7 +1,7 @@
 -- SPDX-License-Identifier: Apache-2.0
 -- read-4k: random 4 KiB reads from a 64 MiB file in the page cache, `batch` per submit
 -- (the depth; default 32). Offsets are the same sequence in every implementation.
---   lua5.4 read_4k.lua --impl luring|io|luv-sync|luv-async --file PATH [--batch 32]
+--   lua5.4 read_4k.lua --impl luring|async|io|luv-sync|luv-async --file PATH [--batch 32]
 --     [--seconds 0.25] [--warmup 0.05] [--ops N] [--entries 256] [--setup-flags 0]
 local bench = require "bench"
 
@@ -89,5 +89,35 @@ function impls.luv_async()
   end
 end
 
-local make = impls[o.impl:gsub("-", "_")] or bench.fail("unknown --impl %s", o.impl)
-bench.report(bench.timed(o, make()))
+-- The coroutine form: `batch` tasks of luring.async, each reading with read_at in a
+-- loop (the next offset of the shared sequence each time).
+local function run_async()
+  local async = require "luring.async"
+  local add, result = bench.meter(o)
+  async.run(bench.async_options(o), function()
+    local f = assert(async.open(o.file, "r"))
+    local running = true
+    local tasks = {}
+    for i = 1, batch_size do
+      tasks[i] = async.spawn(function()
+        while running do
+          local off = offsets[(next_off & mask) + 1]
+          next_off = next_off + 1
+          local data = f:read_at(BLOCK, off)
+          if not data or #data ~= BLOCK then error("read_at failed") end
+          if not add(1) then running = false end
+        end
+      end)
+    end
+    for i = 1, batch_size do assert(tasks[i]:join()) end
+    f:close()
+  end)
+  return result()
+end
+
+if o.impl == "async" then
+  bench.report(run_async())
+else
+  local make = impls[o.impl:gsub("-", "_")] or bench.fail("unknown --impl %s", o.impl)
+  bench.report(bench.timed(o, make()))
+end
