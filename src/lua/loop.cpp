@@ -44,6 +44,11 @@ int submit_and_wait_for(LuaRing* r, lua_Integer n, double timeout) {
     if (n > r->ring.cq_entries()) n = r->ring.cq_entries();
     if (n <= 0 || r->pending_count > 0) return r->ring.submit();
     if (timeout < 0) return r->ring.submit_and_wait(static_cast<std::uint32_t>(n));
+    // Submit first: an enter that submits reports the count and drops the wait's -ETIME.
+    if (r->ring.sq_ready() > 0) {
+        int ret = r->ring.submit();
+        if (ret < 0) return ret;
+    }
     return r->ring.wait_cqes(static_cast<std::uint32_t>(n), to_timespec(timeout));
 }
 

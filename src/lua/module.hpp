@@ -22,10 +22,11 @@ inline constexpr std::uint32_t kBatch = 64;
 inline constexpr lua_Integer kMaxTransfer = 0x7fff'f000;
 
 // Each ring's refs table: refs[2*slot+1] holds the slot's callback, refs[2*slot+2] the
-// value the kernel reads from (pinned until the final completion). It is kept in an
-// ephemeron table in the registry, keyed by the ring, not as a user value, so that
-// debug.setuservalue cannot swap it under the kernel. Its keys are filled (false)
-// whenever the slot table grows, so storing a callback or a pin never allocates.
+// value the kernel reads from (pinned until the final completion). It is the ring's user
+// value, checked on every use against the table the ring made (LuaRing::refs), and also
+// kept in an ephemeron table in the registry, keyed by the ring: if debug.setuservalue
+// swaps it, the real one is still alive there and is put back. Its keys are filled
+// (false) whenever the slot table grows, so storing a callback or a pin never allocates.
 extern const char kRefsKey;
 
 // Internal requests (teardown's cancel) carry this user_data, which no slot matches.
@@ -59,6 +60,7 @@ struct LuaRing {
     std::uint32_t serial = 0;  // tells rings apart in cqe tokens
     unsigned fork_generation = 0;
     Completing completing;
+    const void* refs = nullptr;   // the refs table this ring made (see push_refs)
     std::uint64_t lacks_ops = 0;  // opcodes below 64 the kernel lacks (bit n: opcode n)
     lua_Integer handled = 0;  // completions handled by the running do_cqes
     int dispatch_depth = 0;   // nesting of do_cqes on this ring

@@ -88,16 +88,22 @@ bool queue_cancel(LuaRing* r, std::uint64_t target, std::uint32_t flags) {
 }
 
 // Cancels everything in flight and reaps it. True when nothing is left in flight.
-bool drain(LuaRing* r) {
+// Without `can_enter` (the fd is no longer the ring's) it only reaps what the kernel
+// has already posted: that needs our mapping, not the fd.
+bool drain(LuaRing* r, bool can_enter) {
     // CQEs taken but not yet handled: their requests are done.
     for (std::uint32_t k = 0; k < r->pending_count; ++k) {
         end_silently(r, r->pending[r->pending_head + k]);
     }
     r->pending_count = 0;
     if (r->requests.in_flight() == 0) return true;
+    bool refused = false;
+    if (!can_enter) {
+        reap_silently(r, refused);
+        return r->requests.in_flight() == 0;
+    }
 
     // One request cancels all (5.19+); SQEs still queued are submitted ahead of it.
-    bool refused = false;
     if (queue_cancel(r, 0, uring::cancel_flag::any | uring::cancel_flag::all)) r->ring.submit();
     const long deadline = now_ms() + kDrainTimeoutMs;
     bool per_request_sent = false;
@@ -137,10 +143,18 @@ void upper(const char* name, char* out, std::size_t size) {
 }  // namespace
 
 void push_refs(lua_State* L, int idx) {
+    // The fast way: the ring's user value, if it is still the table the ring made.
+    const auto* r = static_cast<const LuaRing*>(lua_touserdata(L, idx));
+    if (lua_getiuservalue(L, idx, 1) == LUA_TTABLE && lua_topointer(L, -1) == r->refs) return;
+    lua_pop(L, 1);
+    // debug.setuservalue replaced it: the anchor (an ephemeron table in the registry)
+    // still holds the real one, which goes back in place.
     lua_rawgetp(L, LUA_REGISTRYINDEX, &kRefsKey);
     lua_pushvalue(L, idx);
     lua_rawget(L, -2);
     lua_remove(L, -2);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, idx, 1);
 }
 
 void ensure_slots(lua_State* L, LuaRing* r, int ring_idx, std::uint32_t n) {
@@ -182,11 +196,18 @@ void close_ring(lua_State* L, LuaRing* r, int idx) {
     if (r->dispatch_depth > 0) return;  // do_cqes finishes the job when it unwinds
 
     bool finished = true;
+    bool ours = true;
     if (r->fork_generation == g_fork_generation) {
-        finished = drain(r);
+        // If the descriptor was closed behind our back and its number reused, the drain's
+        // enters would reach somebody else's file, or ring (and cancel its requests):
+        // enter nothing then, close nothing, and leak the buffers of what is in flight.
+        ours = r->ring.owns_fd();
+        finished = drain(r, ours);
     }
     // In a forked child the requests are the parent's: touch nothing in the kernel; the
-    // child's copies of the buffers are its own and can be freed.
+    // child's copies of the buffers are its own and can be freed. owns_fd() is not
+    // asked there (it writes into the SQE array, shared with the parent): the inherited
+    // number is closed as before.
     if (!finished) {
         // Keep the pinned strings alive for good: the kernel may still read them.
         push_refs(L, idx);
@@ -197,7 +218,7 @@ void close_ring(lua_State* L, LuaRing* r, int idx) {
     lua_pushnil(L);
     lua_rawset(L, -3);
     lua_pop(L, 1);
-    r->ring.close();
+    r->ring.close(ours);
     if (finished) {
         r->requests.release_all();
     } else {
@@ -277,17 +298,21 @@ int queue_init(lua_State* L) {
                                                        : "entries must be between 1 and 32768");
 
     // The userdata starts closed, so a failed init leaves a harmless object to collect.
-    // No user values: nothing of the ring is reachable with debug.setuservalue.
-    auto* r = static_cast<LuaRing*>(lua_newuserdatauv(L, sizeof(LuaRing), 0));
+    auto* r = static_cast<LuaRing*>(lua_newuserdatauv(L, sizeof(LuaRing), 1));
     new (r) LuaRing{};
     r->tag = &kRingTag;
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_setmetatable(L, -2);
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &kRefsKey);
-    lua_pushvalue(L, -2);
+    // The refs table: the user value (fast to reach), anchored in the registry's
+    // ephemeron table too (what push_refs trusts if debug.setuservalue swapped it).
     lua_createtable(L, 128, 0);
+    r->refs = lua_topointer(L, -1);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &kRefsKey);
+    lua_pushvalue(L, -3);
+    lua_pushvalue(L, -3);
     lua_rawset(L, -3);
     lua_pop(L, 1);
+    lua_setiuservalue(L, -2, 1);
 
     int ret = r->ring.init(static_cast<std::uint32_t>(entries), p);
     if (ret < 0) {

@@ -183,6 +183,20 @@ int op_link(lua_State* L) {
         luaL_checkstack(L, op->nargs + 4, "link");
         for (lua_Integer j = 2; j <= op->nargs + 3; ++j) lua_geti(L, item, j);
         check_member(L, op, base, members[k - 1], kSqeFlagsInChain);
+        // A failing silent request in a soft chain makes the kernel drop the CQEs of the
+        // requests it cancels (io_fail_links with REQ_F_SKIP_LINK_CQES): nothing would
+        // tell they ended. In a hard chain every later request still runs and completes.
+        if ((members[k - 1].sqe_flags & uring::sqe_flag::cqe_skip_success) != 0 &&
+            link != uring::sqe_flag::io_hardlink) {
+            return luaL_error(L, "bad argument #1 to 'link' (CQE_SKIP_SUCCESS needs a hard "
+                              "chain: ring:link({...}, \"hard\"))");
+        }
+        // A link_timeout that fires counts as failing: with the flag it would post nothing.
+        if ((members[k - 1].sqe_flags & uring::sqe_flag::cqe_skip_success) != 0 &&
+            (op->flags & op_flag::link_only) != 0) {
+            return luaL_error(L, "bad argument #1 to 'link' (CQE_SKIP_SUCCESS cannot go on %s)",
+                              op->name);
+        }
         // Nothing waits behind the last request for its silent CQE to be accounted.
         if (k == n && (members[k - 1].sqe_flags & uring::sqe_flag::cqe_skip_success) != 0) {
             return luaL_error(L, "bad argument #1 to 'link' (the last request cannot have "
