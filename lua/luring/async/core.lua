@@ -188,6 +188,32 @@ local function check_interrupt(task)
   if scope then error(scope, 0) end
 end
 
+-- task.alert is true while anything needs the slow end of a wait: a cancel, an expired
+-- async.timeout scope, or a request cancelled by its deadline (timed_out). The hot
+-- paths test that one field after each wait.
+local function update_alert(task)
+  task.alert = (task.cancelled or task.expired or task.timed_out) and true or false
+end
+core.update_alert = update_alert
+
+-- The end of a wait when task.alert is set: raises for a cancel or an expired scope
+-- (first closing a descriptor the request made, with `makes_fd`), or turns a request
+-- that its deadline cancelled into nil (timed out). Otherwise the results, unchanged.
+local function after_wait(task, makes_fd, res, a, b, c)
+  if (task.cancelled or task.expired) and makes_fd and res and res >= 0 then
+    luring.close_fd_now(res)
+  end
+  check_interrupt(task)
+  if task.timed_out then
+    task.timed_out = false
+    update_alert(task)
+    if res == ECANCELED then return nil end
+  end
+  return res, a, b, c
+end
+core.after_wait = after_wait
+core.task_of = task_of
+
 -- The blocking primitive: waits for the kernel request `handle` that the calling task
 -- queued with task.cb as its callback. `deadline` (now() seconds, or nil): when it
 -- passes first, the request is cancelled and await returns nil (timed out) unless the
@@ -196,20 +222,11 @@ end
 -- the request made is closed if the task is interrupted instead of receiving it.
 local function await(task, handle, deadline, makes_fd)
   task.pending = handle
-  local timer = nil
-  if deadline then
-    timer = task.io_timer
-    timer_add(timer, deadline)
-  end
+  if deadline then timer_add(task.io_timer, deadline) end
   local _, res, a, b, c = co_yield()  -- dispatch resumes it with (cqe, res, ...)
   task.pending = nil
-  if timer then timer_remove(timer) end
-  if (task.cancelled or task.expired) and makes_fd and res >= 0 then luring.close_fd_now(res) end
-  check_interrupt(task)
-  if task.timed_out then
-    task.timed_out = false
-    if res == ECANCELED then return nil end
-  end
+  if deadline then timer_remove(task.io_timer) end
+  if task.alert then return after_wait(task, makes_fd, res, a, b, c) end
   return res, a, b, c
 end
 core.await = await
@@ -261,7 +278,7 @@ core.wake_blocked = wake_blocked
 
 local function new_task(fn, ...)
   local L = loop
-  local task = setmetatable({ state = "ready", timed_out = false }, Task)
+  local task = setmetatable({ state = "ready", timed_out = false, alert = false }, Task)
   local co = co_create(body)
   task.co = co
   task.cb = co  -- a coroutine as callback: dispatch resumes it with the completion
@@ -306,6 +323,7 @@ end
 function Task:cancel()
   if self.state == "done" or self.cancelled then return end
   self.cancelled = true
+  self.alert = true
   if self ~= task_of[co_running()] then interrupt(self) end
 end
 
@@ -348,6 +366,7 @@ local function fire_timers(L, t)
     if timer.kind == "io" then
       if task.pending then
         task.timed_out = true
+        task.alert = true
         L.ring:cancel(task.pending)
       end
     elseif timer.kind == "wait" then
@@ -360,6 +379,7 @@ local function fire_timers(L, t)
     else  -- an async.timeout scope
       if task.state ~= "done" and not task.expired then
         task.expired = timer.scope
+        task.alert = true
         if task ~= task_of[co_running()] then interrupt(task) end
       end
     end
@@ -467,7 +487,10 @@ function core.timeout(seconds, fn, ...)
   timer_add(timer, now() + seconds)
   local r = pack(pcall(fn, ...))
   timer_remove(timer)
-  if task.expired == scope then task.expired = nil end
+  if task.expired == scope then
+    task.expired = nil
+    update_alert(task)
+  end
   if not r[1] then
     if r[2] == scope then return nil, "timeout" end
     error(r[2], 0)

@@ -8,8 +8,12 @@ local luring = require "luring"
 local core = require "luring.async.core"
 
 local need_task, start, await = core.need_task, core.start, core.await
+local task_of, after_wait = core.task_of, core.after_wait
 local find, sub, byte, concat = string.find, string.sub, string.byte, table.concat
+local co_running, co_yield = coroutine.running, coroutine.yield
+local math_type = math.type
 local strerror = luring.strerror
+local l_read, l_write = luring.read, luring.write
 
 local file = {}
 
@@ -31,7 +35,7 @@ File.__name = "luring.async.file"
 -- file offset boff.
 local function new(fd, path, mode)
   local f = setmetatable({ fd = fd, path = path, pos = 0, buf = "", boff = 0, closed = false,
-                           append = mode:find("a", 1, true) ~= nil }, File)
+                           append = mode:find("a", 1, true) ~= nil, ring = core.ring() }, File)
   core.track(f)
   return f
 end
@@ -45,8 +49,7 @@ end
 
 -- The file's size (fstat through statx on the descriptor).
 local function size_of(self, task)
-  local h = start(core.ring().statx, self.fd, nil, task.cb)
-  local res, st = await(task, h)
+  local res, st = await(task, start(luring.statx, self.fd, nil, task.cb))
   if res < 0 then return nil, res end
   return st.size
 end
@@ -79,8 +82,7 @@ local function fill(self, task, size)
     at = self.pos
   end
   self.boff = self.pos
-  local h = start(core.ring().read, self.fd, size or READ_AHEAD, at, task.cb)
-  local res, data = await(task, h)
+  local res, data = await(task, start(l_read, self.fd, size or READ_AHEAD, at, task.cb))
   if res < 0 then return nil, res end
   if res == 0 then return false end
   self.buf = keep > 0 and self.buf .. data or data
@@ -225,12 +227,10 @@ end
 
 -- Writes all of `data` at `offset` (-1: the end, for append mode). bytes or nil, res.
 local function write_all(task, fd, data, offset)
-  local ring = core.ring()
   local done, total = 0, #data
   while done < total do
     local piece = done == 0 and data or sub(data, done + 1)
-    local h = start(ring.write, fd, piece, offset < 0 and -1 or offset + done, task.cb)
-    local res = await(task, h)
+    local res = await(task, start(l_write, fd, piece, offset < 0 and -1 or offset + done, task.cb))
     if res < 0 then return nil, res end
     if res == 0 then return nil, -luring.errno.EIO end
     done = done + res
@@ -328,40 +328,72 @@ function File:setvbuf()
   return true
 end
 
--- file:read_at(n, offset): up to n bytes at offset (fewer only at end of file), nil at
--- end of file. The position does not move.
-function File:read_at(n, offset)
-  check_open(self, "read_at")
-  local task = need_task("read_at")
-  if math.type(n) ~= "integer" or n < 0 then error("bad argument #1 to 'read_at' (size expected)", 2) end
-  if math.type(offset) ~= "integer" or offset < 0 then
-    error("bad argument #2 to 'read_at' (offset expected)", 2)
+local function check_n_offset(self, n, offset, what, first)
+  check_open(self, what)
+  if first == "size" and (math_type(n) ~= "integer" or n < 0) then
+    error("bad argument #1 to '" .. what .. "' (size expected)", 3)
   end
-  local ring = core.ring()
-  local parts, got = {}, 0
+  if first == "data" and type(n) ~= "string" then
+    error("bad argument #1 to '" .. what .. "' (string expected, got " .. type(n) .. ")", 3)
+  end
+  if math_type(offset) ~= "integer" or offset < 0 then
+    error("bad argument #2 to '" .. what .. "' (offset expected)", 3)
+  end
+  return need_task(what)
+end
+
+-- The rest of a read_at after a short first read: up to n bytes in all.
+local function read_rest(self, task, n, offset, parts, got)
   while got < n do
-    local h = start(ring.read, self.fd, n - got, offset + got, task.cb)
-    local res, data = await(task, h)
+    local res, data = await(task, start(l_read, self.fd, n - got, offset + got, task.cb))
     if res < 0 then return fail(self.path, res) end
     if res == 0 then break end
     parts[#parts + 1] = data
     got = got + res
   end
   if got == 0 and n > 0 then return nil end
-  return #parts == 1 and parts[1] or concat(parts)
+  return concat(parts)
+end
+
+-- file:read_at(n, offset): up to n bytes at offset (fewer only at end of file), nil at
+-- end of file. The position does not move. The first request is waited for inline:
+-- this is the hot path of a copy.
+function File:read_at(n, offset)
+  local task = task_of[co_running()]
+  if not task or self.closed or math_type(n) ~= "integer" or n < 0 or
+     math_type(offset) ~= "integer" or offset < 0 or getmetatable(self) ~= File then
+    task = check_n_offset(self, n, offset, "read_at", "size")
+  end
+  local co = task.co
+  local h = l_read(self.ring, self.fd, n, offset, co) or start(l_read, self.fd, n, offset, co)
+  task.pending = h
+  local _, res, data = co_yield()
+  task.pending = nil
+  if task.alert then res, data = after_wait(task, false, res, data) end
+  if res == n then return data end
+  if res < 0 then return fail(self.path, res) end
+  if res == 0 then return n == 0 and "" or nil end
+  return read_rest(self, task, n, offset, { data }, res)
 end
 
 -- file:write_at(data, offset): writes all of data at offset; the position does not
 -- move. The file, or nil, msg, errno.
 function File:write_at(data, offset)
-  check_open(self, "write_at")
-  local task = need_task("write_at")
-  if type(data) ~= "string" then error("bad argument #1 to 'write_at' (string expected)", 2) end
-  if math.type(offset) ~= "integer" or offset < 0 then
-    error("bad argument #2 to 'write_at' (offset expected)", 2)
+  local task = task_of[co_running()]
+  if not task or self.closed or type(data) ~= "string" or math_type(offset) ~= "integer" or
+     offset < 0 or getmetatable(self) ~= File then
+    task = check_n_offset(self, data, offset, "write_at", "data")
   end
-  self.buf, self.boff = "", 0
-  local ok, err = write_all(task, self.fd, data, offset)
+  if self.buf ~= "" then self.buf, self.boff = "", 0 end  -- read-ahead may be stale now
+  local co = task.co
+  local h = l_write(self.ring, self.fd, data, offset, co) or start(l_write, self.fd, data, offset, co)
+  task.pending = h
+  local _, res = co_yield()
+  task.pending = nil
+  if task.alert then res = after_wait(task, false, res) end
+  if res == #data then return self end
+  if res < 0 then return fail(self.path, res) end
+  local ok, err = write_all(task, self.fd, sub(data, res + 1), offset + res)
   if not ok then return fail(self.path, err) end
   return self
 end
