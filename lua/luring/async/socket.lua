@@ -7,9 +7,12 @@ local luring = require "luring"
 local core = require "luring.async.core"
 
 local need_task, start, await, now = core.need_task, core.start, core.await, core.now
+local task_of, after_wait = core.task_of, core.after_wait
 local find, sub, gsub, concat = string.find, string.sub, string.gsub, table.concat
+local co_running, co_yield = coroutine.running, coroutine.yield
 local strerror = luring.strerror
 local errno = luring.errno
+local l_recv, l_send = luring.recv, luring.send
 
 local socket = {}
 
@@ -83,7 +86,7 @@ Socket.__name = "luring.async.socket"
 
 local function new(fd, kind, family)
   local s = setmetatable({ fd = fd, kind = kind, family = family, buf = "", pos = 1,
-                           timeout = nil, closed = false }, Socket)
+                           timeout = nil, closed = false, ring = core.ring() }, Socket)
   if fd then core.track(s) end
   return s
 end
@@ -120,19 +123,32 @@ function Socket:deadline()
   return nil
 end
 
--- Receives more bytes into the buffer. Returns nil, or an error word.
+-- Receives more bytes into the buffer. Returns nil, or an error word. Without a
+-- deadline the wait is inline (the hot path of every receive).
 local function fill(self, task, deadline)
-  local h = start(core.ring().recv, self.fd, RECV_SIZE, 0, task.cb)
-  local res, data = wait_on(self, task, h, deadline)
+  local co = task.co
+  local fd = self.fd
+  local h = l_recv(self.ring, fd, RECV_SIZE, 0, co) or start(l_recv, fd, RECV_SIZE, 0, co)
+  local res, data
+  self.pending = h
+  if deadline then
+    res, data = await(task, h, deadline)
+  else
+    task.pending = h
+    local _
+    _, res, data = co_yield()
+    task.pending = nil
+    if task.alert then res, data = after_wait(task, false, res, data) end
+  end
+  self.pending = nil
   if res == nil then return "timeout" end
   if self.closed then return "closed" end
-  if res == 0 then return "closed" end
-  if res < 0 then return message(res) end
-  local buf = self.buf
-  if self.pos > #buf then
+  if res <= 0 then return res == 0 and "closed" or message(res) end
+  local pos = self.pos
+  if pos > #self.buf then
     self.buf = data
   else
-    self.buf = sub(buf, self.pos) .. data
+    self.buf = sub(self.buf, pos) .. data
   end
   self.pos = 1
   return nil
@@ -154,7 +170,7 @@ end
 -- without its "\n" (and without any "\r"); "*a": everything until the peer closes; a
 -- number: exactly that many bytes. data, or nil, err, partial ("timeout", "closed").
 function Socket:receive(pattern, prefix)
-  local task = need_task("receive")
+  local task = task_of[co_running()] or need_task("receive")
   if self.closed or not self.fd then return nil, "closed", prefix and prefix or "" end
   pattern = pattern or "*l"
   prefix = prefix or ""
@@ -166,9 +182,13 @@ function Socket:receive(pattern, prefix)
       local err = fill(self, task, deadline)
       if err then return nil, err, prefix .. take_all(self) end
     end
-    local p = self.pos
+    local p, buf = self.pos, self.buf
+    if p == 1 and #buf == want then  -- exactly what was asked for: no copy
+      self.buf = ""
+      return prefix == "" and buf or prefix .. buf
+    end
     self.pos = p + want
-    return prefix .. sub(self.buf, p, p + want - 1)
+    return prefix .. sub(buf, p, p + want - 1)
   elseif pattern == "*l" or pattern == "l" then
     while true do
       local i = find(self.buf, "\n", self.pos, true)
@@ -195,7 +215,26 @@ end
 -- sock:send(data [, i [, j]]): sends all of data:sub(i, j). The index of the last byte
 -- sent, or nil, err, last.
 function Socket:send(data, i, j)
-  local task = need_task("send")
+  local task = task_of[co_running()]
+  -- The hot path: a whole string, no timeout, sent by one request.
+  if task and i == nil and j == nil and not self.timeout and not self.closed and self.fd and
+     type(data) == "string" then
+    local co, fd = task.co, self.fd
+    local h = l_send(self.ring, fd, data, MSG_NOSIGNAL, co) or
+              start(l_send, fd, data, MSG_NOSIGNAL, co)
+    self.pending = h
+    task.pending = h
+    local _, res = co_yield()
+    task.pending = nil
+    self.pending = nil
+    if task.alert then res = after_wait(task, false, res) end
+    local len = #data
+    if res == len then return len end
+    if self.closed then return nil, "closed", 0 end
+    if res < 0 then return nil, message(res), 0 end
+    return self:send(data, res + 1)  -- the rest, the general way
+  end
+  task = task or need_task("send")
   local t = type(data)
   if t == "number" then
     data = tostring(data)
@@ -213,10 +252,9 @@ function Socket:send(data, i, j)
   local chunk = (i == 1 and j == len) and data or sub(data, i, j)
   local total, sent = #chunk, 0
   local deadline = self.timeout and now() + self.timeout or nil
-  local ring = core.ring()
   while sent < total do
     local piece = sent == 0 and chunk or sub(chunk, sent + 1)
-    local h = start(ring.send, self.fd, piece, MSG_NOSIGNAL, task.cb)
+    local h = start(l_send, self.fd, piece, MSG_NOSIGNAL, task.cb)
     local res = wait_on(self, task, h, deadline)
     if res == nil then return nil, "timeout", i + sent - 1 end
     if self.closed then return nil, "closed", i + sent - 1 end

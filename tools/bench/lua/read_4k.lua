@@ -100,12 +100,17 @@ local function run_async()
     local tasks = {}
     for i = 1, batch_size do
       tasks[i] = async.spawn(function()
+        local done = 0
         while running do
           local off = offsets[(next_off & mask) + 1]
           next_off = next_off + 1
           local data = f:read_at(BLOCK, off)
           if not data or #data ~= BLOCK then error("read_at failed") end
-          if not add(1) then running = false end
+          done = done + 1
+          if done == batch_size then  -- the meter counts once per batch, as above
+            done = 0
+            if not add(batch_size) then running = false end
+          end
         end
       end)
     end
