@@ -386,7 +386,8 @@ function File:write_at(data, offset)
   end
   if self.buf ~= "" then self.buf, self.boff = "", 0 end  -- read-ahead may be stale now
   local co = task.co
-  local h = l_write(self.ring, self.fd, data, offset, co) or start(l_write, self.fd, data, offset, co)
+  local fd = self.fd
+  local h = l_write(self.ring, fd, data, offset, co) or start(l_write, fd, data, offset, co)
   task.pending = h
   local _, res = co_yield()
   task.pending = nil

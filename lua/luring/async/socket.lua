@@ -177,7 +177,9 @@ function Socket:receive(pattern, prefix)
   local deadline = self.timeout and now() + self.timeout or nil
   if type(pattern) == "number" then
     local want = math.tointeger(pattern)
-    if not want or want < 0 then error("bad argument #1 to 'receive' (invalid receive pattern)", 2) end
+    if not want or want < 0 then
+      error("bad argument #1 to 'receive' (invalid receive pattern)", 2)
+    end
     while #self.buf - self.pos + 1 < want do
       local err = fill(self, task, deadline)
       if err then return nil, err, prefix .. take_all(self) end
@@ -302,7 +304,9 @@ end
 function Socket:connect(host, port)
   local task = need_task("connect")
   if self.kind ~= "master" then return nil, "already connected" end
-  if self.family == "unix" then return connect_fd(self, task, "unix", host, nil, self:deadline()) end
+  if self.family == "unix" then
+    return connect_fd(self, task, "unix", host, nil, self:deadline())
+  end
   local family, addr = resolve(host, self.want_family)
   if not family then return nil, addr end
   if self.want_family and family ~= self.want_family then return nil, "host not found" end
@@ -363,7 +367,9 @@ local shutdown_how = { both = "both", send = "send", receive = "receive" }
 function Socket:shutdown(how)
   local task = need_task("shutdown")
   how = how or "both"
-  if not shutdown_how[how] then error("bad argument #1 to 'shutdown' (invalid shutdown method)", 2) end
+  if not shutdown_how[how] then
+    error("bad argument #1 to 'shutdown' (invalid shutdown method)", 2)
+  end
   if self.closed or not self.fd then return nil, "closed" end
   local h = start(core.ring().shutdown, self.fd, how, task.cb)
   local res = wait_on(self, task, h)
