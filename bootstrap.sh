@@ -6,10 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# Build and test needs. liburing-dev and lua-luv are benchmark baselines only: the
-# product never links liburing.
-packages=(meson ninja-build g++ pkg-config cmake lua5.4 liblua5.4-dev doctest-dev lua-socket
-          liburing-dev lua-luv)
+# To build: meson ninja-build g++ pkg-config liblua5.4-dev; to run: lua5.4. For the tests
+# only: cmake doctest-dev (unit tests), lua-socket, lua-check, wrk. Benchmark baselines
+# only: liburing-dev lua-luv lua-cqueues (the product never links liburing).
+packages=(meson ninja-build g++ pkg-config liblua5.4-dev lua5.4
+          cmake doctest-dev lua-socket lua-check wrk
+          liburing-dev lua-luv lua-cqueues)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -19,15 +21,31 @@ if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "bootstrap: installing ${missing[*]}"
+  echo "bootstrap: apt-get update"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-    "${missing[@]}" >/dev/null
+  echo "bootstrap: apt-get install (${#missing[@]} packages; this takes a few minutes)"
+  # Show each package as it is set up; keep apt's exit status.
+  set +e
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends \
+    "${missing[@]}" 2>&1 | while IFS= read -r line; do
+      case $line in "Setting up "* | E:* | "Err"*) echo "  $line" ;; esac
+    done
+  rc=${PIPESTATUS[0]}
+  set -e
+  if [ "$rc" -ne 0 ]; then
+    echo "bootstrap: apt-get install failed (exit $rc)" >&2
+    exit "$rc"
+  fi
+else
+  echo "bootstrap: every package is installed"
 fi
 
 builddir=${BUILDDIR:-build}
 if [ ! -f "$builddir/build.ninja" ]; then
+  echo "bootstrap: meson setup $builddir"
   meson setup "$builddir" "$@"
 fi
+echo "bootstrap: building"
 meson compile -C "$builddir"
 echo
 "$builddir/tools/luring-probe/luring-probe" || true

@@ -109,6 +109,21 @@ case("http_hello_and_get", function()
   stop()
 end)
 
+-- What the server benchmark does to it: wrk -t1 -c64 -d5s, with zero errors.
+case("http_hello_wrk", function()
+  need_socket()
+  if not os.execute("command -v wrk > /dev/null") then helper.skip("wrk is not installed") end
+  local port, stop = start_server("http_hello.lua", free_port())
+  local p = assert(io.popen(("wrk -t1 -c64 -d5s http://127.0.0.1:%d/ 2>&1"):format(port)))
+  local out = p:read("a")
+  p:close()
+  stop()
+  local requests = tonumber(out:match("(%d+) requests in"))
+  assert(requests and requests > 1000, out)
+  assert(not out:find("Socket errors", 1, true), out)
+  assert(not out:find("Non%-2xx"), out)
+end)
+
 case("cp", function()
   local from, to = helper.tmpname(), helper.tmpname()
   local f = assert(io.open(from, "wb"))
