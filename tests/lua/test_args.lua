@@ -130,6 +130,59 @@ case("ranges", function()
   teardown()
 end)
 
+-- Every method, reached through the real metatable (debug.getmetatable), called with
+-- something that is not an open ring as self: an argument error, never a crash, and the
+-- impostor (a FILE* stream, a light userdata) is left untouched.
+case("methods_bad_self", function()
+  setup()
+  local methods = debug.getmetatable(ring).__index
+  local token
+  assert(ring:write(fd, "t", 0, function(cqe) token = cqe end))
+  assert(ring:submit_and_wait(1) == 1 and ring:do_cqes() == 1)
+  local closed = luring.queue_init(2, 0)
+  closed:close()
+  local impostors = {
+    { token, "luring.Ring expected, got light userdata" },
+    { debug.upvalueid(setup, 1), "luring.Ring expected, got light userdata" },
+    { io.stdout, "luring.Ring expected, got FILE*" },
+    { nil, "luring.Ring expected, got nil" },
+    { {}, "luring.Ring expected, got table" },
+    { 3, "luring.Ring expected, got number" },
+    { "ring", "luring.Ring expected, got string" },
+    { closed, "attempt to use a closed ring" },
+  }
+  local names = {}
+  for name, f in pairs(methods) do
+    assert(type(f) == "function", name)
+    names[#names + 1] = name
+  end
+  table.sort(names)
+  assert(#names >= 20, #names)
+  for _, name in ipairs(names) do
+    for _, imp in ipairs(impostors) do
+      -- Plausible arguments after self, so only self is wrong.
+      local ok, res = pcall(methods[name], imp[1], fd, "x", 0)
+      if imp[1] == closed and (name == "close" or name == "queue_exit") then
+        assert(ok, res)  -- closing a closed ring is fine (idempotent)
+      else
+        assert(not ok, ("%s(%s) did not raise"):format(name, tostring(imp[1])))
+        local msg = tostring(res)
+        assert(msg:find("bad argument #1 to '", 1, true), name .. ": " .. msg)
+        assert(msg:find(imp[2], 1, true), name .. ": " .. msg)
+      end
+    end
+    -- The method form names the method and calls self "bad self".
+    local fake = setmetatable({}, { __index = methods })
+    helper.raises("calling '" .. name .. "' on bad self (luring.Ring expected, got table)",
+                  assert(load("local fake, fd = ...; return fake:" .. name .. "(fd, 'x', 0)")),
+                  fake, fd)
+  end
+  assert(io.type(io.stdout) == "file")
+  -- The real ring was never touched: nothing queued, nothing in flight.
+  assert(ring:submit() == 0 and ring:in_flight() == 0)
+  teardown()
+end)
+
 -- A callable table is a fine callback.
 case("callable_table", function()
   setup()

@@ -192,4 +192,109 @@ case("child_own_ring", function()
   parent_recv_intact(ring, peer, result)
 end)
 
+-- fork() inside a callback, in the middle of a batch larger than one copy from the CQ
+-- (64 CQEs). The child returns from the callback into the parent's do_cqes: there it
+-- must run no further callback and must not take CQEs. Taking them moves the CQ head,
+-- which the parent shares: the kernel then reuses CQ entries the parent has not read.
+-- Here it does: the CQ has 128 entries, the parent waits for the child inside the
+-- forking callback with 36 write CQEs unread, and the child, once do_cqes has returned,
+-- sends to all 128 recvs' peers, whose CQEs the kernel posts while the parent still
+-- waits. The parent must still get every completion: all 100 writes and all 128 recvs.
+case("fork_in_callback", function()
+  testlib.alarm(60)  -- a lost completion must not hang the case for good (nor waitpid)
+  local base = helper.fd_count()
+  local nrecv, nwrite, fork_at = 128, 100, 10
+  local ring = luring.queue_init(128, { cq_entries = 128 })
+  assert(tostring(ring):find("sq 128, cq 128"), tostring(ring))
+  local rfd, wfd = assert(testlib.pipe())
+  local report_r, report_w = assert(testlib.pipe())
+  local parent_pid = testlib.getpid()
+  local peers = {}
+  local calls, writes, recvs, got = 0, 0, 0, {}
+  local at_fork, child_pid
+  local in_child = false
+  for i = 1, nrecv do
+    local a, b = assert(testlib.socketpair())
+    peers[i] = { a, b }
+    assert(ring:recv(a, 64, 0, function(_, res, data)
+      calls = calls + 1
+      recvs = recvs + 1
+      assert(res == #data, res)
+      got[i] = (got[i] or "") .. data
+    end))
+  end
+  assert(ring:submit() == nrecv)
+  for i = 1, nwrite do
+    assert(ring:write(wfd, ("w%03d"):format(i), 0, function(_, res)
+      calls = calls + 1
+      writes = writes + 1
+      assert(res == 4, res)
+      if writes ~= fork_at then return end
+      at_fork = calls
+      local pid = assert(testlib.fork())
+      if pid == 0 then
+        in_child = true
+        return  -- back into the parent's do_cqes, in the child
+      end
+      child_pid = pid
+      -- The parent waits here: the child runs alone with the parent's CQEs unread.
+      local status = testlib.waitpid(pid)
+      assert(status == 0, "child status " .. tostring(status))
+    end))
+  end
+  assert(ring:submit() == nwrite)
+  local deadline = os.time() + 10
+  while ring:wait(nwrite, 1) < nwrite do
+    assert(os.time() < deadline, "the writes did not complete")
+  end
+  assert(ring:in_flight() == nrecv + nwrite)
+
+  local ok, err = pcall(ring.do_cqes, ring)
+  if in_child then
+    -- do_cqes returned in the child. Say how many callbacks ran after the fork and
+    -- whether the ring now raises, send to every recv's peer, and end without
+    -- finalizers (the ring is the parent's).
+    local still = select(2, pcall(ring.do_cqes, ring))
+    local report = ("%s %d %s\n"):format(tostring(ok), calls - at_fork,
+      tostring(still):find("ring used after fork", 1, true) and "raises" or tostring(still))
+    for i = 1, nrecv do testlib.write(peers[i][2], "to " .. i) end
+    testlib.write(report_w, report)
+    testlib._exit(0)
+  end
+  assert(testlib.getpid() == parent_pid)
+  assert(ok, err)
+  assert(child_pid, "no callback forked")
+  local report = testlib.read(report_r, 100)
+  local child_ok, extra, after = report:match("^(%S+) (%d+) (%S+)\n$")
+  assert(child_ok == "true", "do_cqes raised in the child: " .. report)
+  assert(tonumber(extra) == 0, ("the child ran %s callbacks after the fork"):format(extra))
+  assert(after == "raises", "do_cqes in the child afterwards: " .. report)
+
+  -- The parent gets every completion (bounded: a lost one never comes).
+  deadline = os.time() + 10
+  while (writes < nwrite or recvs < nrecv) and os.time() < deadline do
+    local ready = ring:wait(1, 0.2)
+    assert(ready >= 0 or ready == -luring.errno.ETIME or ready == -luring.errno.EINTR, ready)
+    ring:do_cqes()
+  end
+  assert(writes == nwrite, ("the parent handled %d of %d write completions"):format(writes, nwrite))
+  assert(recvs == nrecv, ("the parent handled %d of %d recv completions"):format(recvs, nrecv))
+  for i = 1, nrecv do assert(got[i] == "to " .. i, ("recv %d got %q"):format(i, got[i])) end
+  local seen, data = {}, testlib.read(rfd, 4 * nwrite + 1)
+  assert(#data == 4 * nwrite, #data)
+  for piece in data:gmatch("w(%d%d%d)") do
+    assert(not seen[piece], "written twice: " .. piece)
+    seen[piece] = true
+  end
+  assert(calls == nwrite + nrecv, calls)
+  assert(ring:in_flight() == 0 and ring:do_cqes() == 0)
+  assert(ring:submit_and_wait(1) == 0)  -- nothing owed: returns at once
+  ring:close()
+  assert(tostring(ring):find("closed"))
+  for i = 1, nrecv do assert(testlib.close(peers[i][1]) and testlib.close(peers[i][2])) end
+  for _, fd in ipairs({ rfd, wfd, report_r, report_w }) do assert(testlib.close(fd)) end
+  assert(helper.fd_count() == base, ("fds %d -> %d"):format(base, helper.fd_count()))
+  testlib.alarm(0)
+end)
+
 helper.run_cases(cases)

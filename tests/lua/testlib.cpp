@@ -120,6 +120,16 @@ int kill_(lua_State* L) {
     return luaL_fileresult(L, ::kill(pid, static_cast<int>(sig)) == 0, "kill");
 }
 
+// testlib.alarm(seconds) -> seconds left of the previous alarm. SIGALRM's default action
+// ends the process: a bound for a test that could hang in a blocking call (a wait for
+// completions that never come, waitpid on a child that never exits). 0 cancels.
+int alarm_(lua_State* L) {
+    lua_Integer s = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, s >= 0 && s <= 3600, 1, "seconds out of range");
+    lua_pushinteger(L, ::alarm(static_cast<unsigned>(s)));
+    return 1;
+}
+
 int getpid_(lua_State* L) {
     lua_pushinteger(L, ::getpid());
     return 1;
@@ -136,6 +146,7 @@ const luaL_Reg kFunctions[] = {
     {"read", read_},
     {"kill", kill_},
     {"getpid", getpid_},
+    {"alarm", alarm_},
     {nullptr, nullptr},
 };
 
