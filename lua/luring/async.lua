@@ -50,7 +50,16 @@ function async.run(fn, ...)
     local opts = fn
     check_options(opts)
     if select("#", ...) == 0 then
-      return function(f, ...) return core.run(opts, f, ...) end
+      return function(f, ...)
+        if type(f) ~= "function" then
+          error("bad argument #1 to 'run' (function expected, got " .. type(f) .. ")", 2)
+        end
+        return core.run(opts, f, ...)
+      end
+    end
+    local f = ...
+    if type(f) ~= "function" then
+      error("bad argument #2 to 'run' (function expected, got " .. type(f) .. ")", 2)
     end
     return core.run(opts, ...)
   end

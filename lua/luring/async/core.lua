@@ -18,6 +18,7 @@ local now = luring.now
 local traceback = debug.traceback
 local pack, unpack = table.pack, table.unpack
 local ECANCELED = -luring.errno.ECANCELED
+local EINTR = -luring.errno.EINTR
 
 local core = {}
 
@@ -124,6 +125,7 @@ function finish(task)
   local L = loop
   task.state = "done"
   L.alive = L.alive - 1
+  L.tasks[task] = nil
   local joiners = task.joiners
   if joiners then
     for i = 1, #joiners do
@@ -134,6 +136,11 @@ function finish(task)
   if not (joiners and #joiners > 0) and not task.result[1] and task ~= L.main and
      task.result[2] ~= cancelled then
     report_error(task)
+  end
+  -- fn failed: run is to raise its error, so the other tasks are cancelled (they unwind,
+  -- closing their <close> variables) instead of being waited for, perhaps forever.
+  if task == L.main and not task.result[1] then
+    for t in pairs(L.tasks) do t:cancel() end
   end
 end
 
@@ -200,18 +207,27 @@ core.update_alert = update_alert
 -- (first closing a descriptor the request made, with `makes_fd`), or turns a request
 -- that its deadline cancelled into nil (timed out). Otherwise the results, unchanged.
 local function after_wait(task, makes_fd, res, a, b, c)
+  local timed_out = task.timed_out
+  if timed_out then
+    task.timed_out = false  -- before raising: a task that catches the error goes on clean
+    update_alert(task)
+  end
   if (task.cancelled or task.expired) and makes_fd and res and res >= 0 then
     luring.close_fd_now(res)
   end
   check_interrupt(task)
-  if task.timed_out then
-    task.timed_out = false
-    update_alert(task)
-    if res == ECANCELED then return nil end
-  end
+  -- Cancelled in time: -ECANCELED, or -EINTR for a request a kernel worker was running.
+  if timed_out and (res == ECANCELED or res == EINTR) then return nil end
   return res, a, b, c
 end
 core.after_wait = after_wait
+
+-- Before a wait starts, when task.alert is set: a task already cancelled (by itself, or
+-- while it ran) or whose async.timeout expired raises at once instead of waiting first.
+local function before_wait(task)
+  if task.cancelled or task.expired then check_interrupt(task) end
+end
+core.before_wait = before_wait
 core.task_of = task_of
 
 -- The blocking primitive: waits for the kernel request `handle` that the calling task
@@ -232,8 +248,10 @@ end
 core.await = await
 
 -- Queues a request with `op(ring, ..., cb)`: when the SQ is full, submits and
--- tries again. Returns the handle.
+-- tries again. Returns the handle. A task already cancelled starts nothing: it raises.
 function core.start(op, ...)
+  local task = task_of[co_running()]
+  if task and task.alert then before_wait(task) end
   local ring = loop.ring
   local h = op(ring, ...)
   if h then return h end
@@ -243,24 +261,41 @@ function core.start(op, ...)
   error("luring.async: the submission queue stays full", 3)
 end
 
+-- Queues IORING_OP_ASYNC_CANCEL for the request `handle`, without a callback: the
+-- cancelled request's own completion is what wakes its task. When the SQ is full,
+-- submits first (a cancel that could not be queued would leave the task waiting).
+local function cancel_request(handle)
+  local ring = loop.ring
+  if ring:cancel(handle) then return end
+  ring:submit()
+  if not ring:cancel(handle) then error("luring.async: the submission queue stays full", 0) end
+end
+core.cancel_request = cancel_request
+
 -- Makes a waiting task notice task.cancelled or task.expired: a kernel request is
 -- cancelled (its completion wakes the task), any other wait ends now.
 local function interrupt(task)
   if task.pending then
-    loop.ring:cancel(task.pending)
+    cancel_request(task.pending)
   elseif task.blocked_on then
     local what = task.blocked_on
     if what.remove_waiter then what:remove_waiter(task) end
+    task.interrupted = true
     wake_blocked(task, what)
   end
 end
 
 -- Blocks the calling task on `what` (a queue or a task, which wakes it with
 -- wake_blocked) until then or a deadline; returns true if woken, false on timeout.
--- Whoever wakes a blocked task clears blocked_on first, so it is woken only once.
+-- Whoever wakes a blocked task clears blocked_on first, so it is woken only once. A
+-- task that `what` woke but that was cancelled (or timed out by async.timeout) before
+-- it ran hands the wake-up on (what:pass_on()): a queue's value or free place is then
+-- not left with nobody woken to take it.
 local function block(task, what, deadline)
+  if task.alert then before_wait(task) end
   task.blocked_on = what
   task.wait_timed_out = false
+  task.interrupted = false
   local timer = nil
   if deadline then
     timer = task.wait_timer
@@ -268,7 +303,10 @@ local function block(task, what, deadline)
   end
   co_yield()
   if timer then timer_remove(timer) end
-  check_interrupt(task)
+  if task.alert then
+    if not task.interrupted and not task.wait_timed_out and what.pass_on then what:pass_on() end
+    check_interrupt(task)
+  end
   return not task.wait_timed_out
 end
 
@@ -283,6 +321,7 @@ local function new_task(fn, ...)
   task.co = co
   task.cb = co  -- a coroutine as callback: dispatch resumes it with the completion
   task_of[co] = task
+  L.tasks[task] = true
   task.io_timer = { task = task, kind = "io" }
   task.wait_timer = { task = task, kind = "wait" }
   L.alive = L.alive + 1
@@ -367,7 +406,7 @@ local function fire_timers(L, t)
       if task.pending then
         task.timed_out = true
         task.alert = true
-        L.ring:cancel(task.pending)
+        cancel_request(task.pending)
       end
     elseif timer.kind == "wait" then
       local what = task.blocked_on
@@ -420,13 +459,16 @@ function core.run(options, fn, ...)
   local L = {
     ring = ring, ready = {}, ready_head = 1, ready_tail = 1, alive = 0, timers = {},
     on_error = options.on_error, objects = setmetatable({}, { __mode = "k" }),
+    tasks = {},  -- the tasks that have not ended
   }
   loop = L
   local main = new_task(fn, ...)
   L.main = main
   local ok, err = pcall(run_loop, L)
-  -- Release everything the loop made: descriptors still open, then the ring (which
-  -- cancels and reaps whatever is still in flight).
+  -- Release everything the loop made: tasks left waiting when it failed (closing their
+  -- coroutines closes their <close> variables), descriptors still open, then the ring
+  -- (which cancels and reaps whatever is still in flight).
+  for task in pairs(L.tasks) do co_close(task.co) end
   for obj in pairs(L.objects) do obj:close() end
   ring:close()
   loop = nil
@@ -452,6 +494,9 @@ function core.ring()
   return loop.ring
 end
 
+-- The running loop's ring, or nil outside run (objects made there get no ring).
+function core.loop_ring() return loop and loop.ring end
+
 -- Registers an object (socket, file) whose close() the end of run must call.
 function core.track(obj)
   if loop then loop.objects[obj] = true end
@@ -466,6 +511,7 @@ function core.sleep(seconds)
     error("bad argument #1 to 'sleep' (number expected, got " .. type(seconds) .. ")", 2)
   end
   seconds = seconds or 0
+  if task.alert then before_wait(task) end
   if seconds <= 0 then
     make_ready(task)
     co_yield()
@@ -547,6 +593,12 @@ function Queue:get(timeout)
   self.head = self.head + 1
   wake_first(self, self.putters)
   return v
+end
+
+-- A woken task that could not take its turn (see block) passes it to the next waiter.
+function Queue:pass_on()
+  if self.tail > self.head then wake_first(self, self.getters) end
+  if not self.max or self.tail - self.head < self.max then wake_first(self, self.putters) end
 end
 
 function Queue:remove_waiter(task)

@@ -8,7 +8,7 @@ local luring = require "luring"
 local core = require "luring.async.core"
 
 local need_task, start, await = core.need_task, core.start, core.await
-local task_of, after_wait = core.task_of, core.after_wait
+local task_of, after_wait, before_wait = core.task_of, core.after_wait, core.before_wait
 local find, sub, byte, concat = string.find, string.sub, string.byte, table.concat
 local co_running, co_yield = coroutine.running, coroutine.yield
 local math_type = math.type
@@ -364,6 +364,7 @@ function File:read_at(n, offset)
      math_type(offset) ~= "integer" or offset < 0 or getmetatable(self) ~= File then
     task = check_n_offset(self, n, offset, "read_at", "size")
   end
+  if task.alert then before_wait(task) end
   local co = task.co
   local h = l_read(self.ring, self.fd, n, offset, co) or start(l_read, self.fd, n, offset, co)
   task.pending = h
@@ -384,6 +385,7 @@ function File:write_at(data, offset)
      offset < 0 or getmetatable(self) ~= File then
     task = check_n_offset(self, data, offset, "write_at", "data")
   end
+  if task.alert then before_wait(task) end
   if self.buf ~= "" then self.buf, self.boff = "", 0 end  -- read-ahead may be stale now
   local co = task.co
   local fd = self.fd

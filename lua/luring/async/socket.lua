@@ -7,7 +7,7 @@ local luring = require "luring"
 local core = require "luring.async.core"
 
 local need_task, start, await, now = core.need_task, core.start, core.await, core.now
-local task_of, after_wait = core.task_of, core.after_wait
+local task_of, after_wait, before_wait = core.task_of, core.after_wait, core.before_wait
 local find, sub, gsub, concat = string.find, string.sub, string.gsub, table.concat
 local co_running, co_yield = coroutine.running, coroutine.yield
 local strerror = luring.strerror
@@ -86,7 +86,7 @@ Socket.__name = "luring.async.socket"
 
 local function new(fd, kind, family)
   local s = setmetatable({ fd = fd, kind = kind, family = family, buf = "", pos = 1,
-                           timeout = nil, closed = false, ring = core.ring() }, Socket)
+                           timeout = nil, closed = false, ring = core.loop_ring() }, Socket)
   if fd then core.track(s) end
   return s
 end
@@ -126,6 +126,7 @@ end
 -- Receives more bytes into the buffer. Returns nil, or an error word. Without a
 -- deadline the wait is inline (the hot path of every receive).
 local function fill(self, task, deadline)
+  if task.alert then before_wait(task) end
   local co = task.co
   local fd = self.fd
   local h = l_recv(self.ring, fd, RECV_SIZE, 0, co) or start(l_recv, fd, RECV_SIZE, 0, co)
@@ -221,6 +222,7 @@ function Socket:send(data, i, j)
   -- The hot path: a whole string, no timeout, sent by one request.
   if task and i == nil and j == nil and not self.timeout and not self.closed and self.fd and
      type(data) == "string" then
+    if task.alert then before_wait(task) end
     local co, fd = task.co, self.fd
     local h = l_send(self.ring, fd, data, MSG_NOSIGNAL, co) or
               start(l_send, fd, data, MSG_NOSIGNAL, co)
