@@ -92,11 +92,37 @@ local function new(fd, kind, family)
 end
 socket.new = new
 
+-- The requests pending on the socket, which close() cancels: several tasks may wait on
+-- one socket at once (one receiving while another sends), so two fields, then a set.
+local function note_pending(self, h)
+  if not self.p1 then
+    self.p1 = h
+  elseif not self.p2 then
+    self.p2 = h
+  else
+    local set = self.pset
+    if not set then
+      set = {}
+      self.pset = set
+    end
+    set[h] = true
+  end
+end
+local function clear_pending(self, h)
+  if self.p1 == h then
+    self.p1 = nil
+  elseif self.p2 == h then
+    self.p2 = nil
+  elseif self.pset then
+    self.pset[h] = nil
+  end
+end
+
 -- Waits for the request `h` of `task` on this socket, noting it so close() can cancel it.
 local function wait_on(self, task, h, deadline, makes_fd)
-  self.pending = h
+  note_pending(self, h)
   local res, a, b = await(task, h, deadline, makes_fd)
-  self.pending = nil
+  clear_pending(self, h)
   return res, a, b
 end
 
@@ -109,6 +135,7 @@ local function ensure_fd(self, task, family, kind)
   if res < 0 then return nil, message(res) end
   self.fd = res
   self.family = family
+  self.ring = ring  -- an object made outside run gets the ring it is used in
   core.track(self)
   if self.options then
     for _, o in ipairs(self.options) do luring.setsockopt(res, o[1], o[2]) end
@@ -131,7 +158,7 @@ local function fill(self, task, deadline)
   local fd = self.fd
   local h = l_recv(self.ring, fd, RECV_SIZE, 0, co) or start(l_recv, fd, RECV_SIZE, 0, co)
   local res, data
-  self.pending = h
+  note_pending(self, h)
   if deadline then
     res, data = await(task, h, deadline)
   else
@@ -141,7 +168,7 @@ local function fill(self, task, deadline)
     task.pending = nil
     if task.alert then res, data = after_wait(task, false, res, data) end
   end
-  self.pending = nil
+  clear_pending(self, h)
   if res == nil then return "timeout" end
   if self.closed then return "closed" end
   if res <= 0 then return res == 0 and "closed" or message(res) end
@@ -169,17 +196,34 @@ end
 
 -- sock:receive([pattern [, prefix]]): LuaSocket's semantics. "*l" (default): a line
 -- without its "\n" (and without any "\r"); "*a": everything until the peer closes; a
--- number: exactly that many bytes. data, or nil, err, partial ("timeout", "closed").
+-- number: exactly that many bytes, counting the prefix (LuaSocket 3: receive(5, "ab")
+-- reads 3 more). data, or nil, err, partial ("timeout", "closed"). "*a" that gets no
+-- byte at all before the close is nil, "closed" too, as LuaSocket's.
 function Socket:receive(pattern, prefix)
   local task = task_of[co_running()] or need_task("receive")
+  if prefix ~= nil and type(prefix) ~= "string" then
+    if type(prefix) ~= "number" then
+      error("bad argument #2 to 'receive' (string expected, got " .. type(prefix) .. ")", 2)
+    end
+    prefix = tostring(prefix)
+  end
   if self.closed or not self.fd then return nil, "closed", prefix and prefix or "" end
   pattern = pattern or "*l"
   prefix = prefix or ""
   local deadline = self.timeout and now() + self.timeout or nil
-  if type(pattern) == "number" then
-    local want = math.tointeger(pattern)
-    if not want or want < 0 then
-      error("bad argument #1 to 'receive' (invalid receive pattern)", 2)
+  local count = tonumber(pattern)  -- a number, or a string that is one (lua_isnumber)
+  if count then
+    count = count >= 0 and math.tointeger(count // 1)
+    if not count then error("bad argument #1 to 'receive' (invalid receive pattern)", 2) end
+    local had = #prefix
+    if had > 0 and count <= had then return prefix end
+    local want = count - had
+    if want == 0 then  -- receive(0): "" once something is there (or the close's error)
+      if self.pos > #self.buf then
+        local err = fill(self, task, deadline)
+        if err then return nil, err, prefix end
+      end
+      return prefix
     end
     while #self.buf - self.pos + 1 < want do
       local err = fill(self, task, deadline)
@@ -204,11 +248,14 @@ function Socket:receive(pattern, prefix)
       if err then return nil, err, prefix .. strip_cr(take_all(self)) end
     end
   elseif pattern == "*a" or pattern == "a" then
-    local parts = { prefix, take_all(self) }
+    local first = take_all(self)
+    local parts, got = { prefix, first }, #first
     while true do
       local err = fill(self, task, deadline)
-      parts[#parts + 1] = take_all(self)
-      if err == "closed" then return concat(parts) end
+      local data = take_all(self)
+      parts[#parts + 1] = data
+      got = got + #data
+      if err == "closed" and got > 0 then return concat(parts) end
       if err then return nil, err, concat(parts) end
     end
   end
@@ -226,11 +273,11 @@ function Socket:send(data, i, j)
     local co, fd = task.co, self.fd
     local h = l_send(self.ring, fd, data, MSG_NOSIGNAL, co) or
               start(l_send, fd, data, MSG_NOSIGNAL, co)
-    self.pending = h
+    note_pending(self, h)
     task.pending = h
     local _, res = co_yield()
     task.pending = nil
-    self.pending = nil
+    clear_pending(self, h)
     if task.alert then res = after_wait(task, false, res) end
     local len = #data
     if res == len then return len end
@@ -384,10 +431,15 @@ end
 function Socket:close()
   if self.closed then return 1 end
   self.closed = true
-  if self.pending then
-    local loop = core.loop()
-    if loop then loop.ring:cancel(self.pending) end
+  if core.loop() then
+    local cancel = core.cancel_request
+    if self.p1 then cancel(self.p1) end
+    if self.p2 then cancel(self.p2) end
+    if self.pset then
+      for h in pairs(self.pset) do cancel(h) end
+    end
   end
+  self.p1, self.p2, self.pset = nil, nil, nil
   if self.fd then luring.close_fd_now(self.fd) end
   core.untrack(self)
   return 1
@@ -501,7 +553,9 @@ end
 -- async.wrap(fd): a socket object for a descriptor made elsewhere (LuaSocket's getfd(),
 -- luaposix). The object owns it from then on: close() closes it.
 function socket.wrap(fd)
-  if math.type(fd) ~= "integer" or fd < 0 then
+  -- LuaSocket's getfd() gives a float (lua_pushnumber): any number with an integer value.
+  fd = type(fd) == "number" and math.tointeger(fd) or nil
+  if not fd or fd < 0 then
     error("bad argument #1 to 'wrap' (a file descriptor expected)", 2)
   end
   local t = luring.getsockname(fd)

@@ -1,0 +1,866 @@
+-- SPDX-License-Identifier: Apache-2.0
+-- luring.async sockets, each row of ASYNC.md's "Sockets" table, over loopback against
+-- the real kernel. receive and send are compared with LuaSocket's own objects (Debian
+-- lua-socket) on the same byte streams, so "LuaSocket semantics exactly" is measured,
+-- not assumed; socket.http runs unchanged on an async.tcp() object.
+local luring = require "luring"
+local async = require "luring.async"
+local helper = require "helper"
+local testlib = require "testlib"
+
+local cases = {}
+local function case(name, fn) cases[#cases + 1] = { name, fn } end
+
+local now = async.now
+
+local function luasocket()
+  local ok, socket = pcall(require, "socket")
+  if not ok then helper.skip("LuaSocket (lua-socket) is not installed") end
+  return socket
+end
+
+-- A listening socket on loopback and its port.
+local function listener(backlog)
+  local server = assert(async.listen("127.0.0.1", 0, backlog))
+  local _, port = server:getsockname()
+  return server, port
+end
+
+-- A connected pair of async sockets: client, server side.
+local function pair()
+  local server, port = listener()
+  local client = assert(async.connect("127.0.0.1", port))
+  local peer = assert(server:accept())
+  server:close()
+  return client, peer
+end
+
+-- The results of a receive call, normalized: LuaSocket returns data, nil, nil on success
+-- (three values), luring.async only data; an error raised is { "raised" }.
+local function normalize(r)
+  if not r[1] then return { "raised" } end
+  if r[2] ~= nil then return { r[2] } end
+  return { nil, r[3], r[4] }
+end
+
+local function same(a, b)
+  if #a ~= #b and not (a[1] == nil and b[1] == nil) then return false end
+  for k = 1, 3 do
+    if a[k] ~= b[k] then return false end
+  end
+  return true
+end
+
+local function show(r)
+  return ("{%s, %s, %s}"):format(string.format("%q", tostring(r[1])), tostring(r[2]),
+                                 string.format("%q", tostring(r[3])))
+end
+
+-- Every call of `calls` ({pattern, prefix}) on LuaSocket reading `stream`; the writer
+-- closes after it (keep_open: it stays open, and the reader times out after 0.05 s).
+local function luasocket_receives(stream, calls, keep_open)
+  local socket = luasocket()
+  local server = assert(socket.bind("127.0.0.1", 0))
+  local _, port = server:getsockname()
+  local client = assert(socket.connect("127.0.0.1", port))
+  local peer = assert(server:accept())
+  server:close()
+  assert(client:send(stream))
+  if not keep_open then client:close() end
+  peer:settimeout(keep_open and 0.05 or 2)
+  local out = {}
+  for k, c in ipairs(calls) do
+    out[k] = normalize(table.pack(pcall(peer.receive, peer, c[1], c[2])))
+  end
+  peer:close()
+  client:close()
+  return out
+end
+
+-- The same on luring.async sockets; the writer sends `stream` in pieces of `chunk` bytes
+-- (all at once without), pausing between them.
+local function async_receives(stream, calls, keep_open, chunk)
+  local out = {}
+  async.run(function()
+    local client, peer = pair()
+    local writer = async.spawn(function()
+      if chunk then
+        for i = 1, #stream, chunk do
+          assert(client:send(stream:sub(i, i + chunk - 1)))
+          async.sleep(0.001)
+        end
+      else
+        assert(client:send(stream))
+      end
+      if not keep_open then client:close() end
+    end)
+    if keep_open then
+      writer:join()
+      async.sleep(0.01)
+    end
+    peer:settimeout(keep_open and 0.05 or 2)
+    for k, c in ipairs(calls) do
+      out[k] = normalize(table.pack(pcall(peer.receive, peer, c[1], c[2])))
+    end
+    writer:join()
+    peer:close()
+    client:close()
+  end)
+  return out
+end
+
+local function compare_receives(stream, calls, keep_open)
+  local want = luasocket_receives(stream, calls, keep_open)
+  for _, chunk in ipairs({ false, 1, 3 }) do
+    if keep_open and chunk then break end
+    local got = async_receives(stream, calls, keep_open, chunk or nil)
+    for k = 1, #calls do
+      local c = calls[k]
+      assert(same(want[k], got[k]), ("receive(%s, %s) #%d (chunks of %s): LuaSocket %s, async %s")
+        :format(tostring(c[1]), tostring(c[2]), k, tostring(chunk), show(want[k]), show(got[k])))
+    end
+  end
+end
+
+-- ---- connect, listen, accept, names ---------------------------------------------------
+
+case("connect_listen_accept", function()
+  async.run(function()
+    local server, port = listener()
+    local addr, p, family = server:getsockname()
+    assert(addr == "127.0.0.1" and p == port and family == "inet" and port > 0)
+    assert(luring.getsockopt(server:getfd(), "reuseaddr") == true)
+    local accepted
+    local acceptor = async.spawn(function() accepted = assert(server:accept()) end)
+    local client = assert(async.connect("127.0.0.1", port))
+    acceptor:join()
+    -- Each end's name is the other's peer name.
+    local ca, cp = client:getsockname()
+    local pa, pp, pf = accepted:getpeername()
+    assert(ca == pa and cp == pp and pf == "inet")
+    local sa, sp = accepted:getsockname()
+    local ra, rp = client:getpeername()
+    assert(sa == ra and sp == rp and rp == port)
+    -- TCP_NODELAY is on at both ends.
+    assert(luring.getsockopt(client:getfd(), "tcp-nodelay") == true)
+    assert(luring.getsockopt(accepted:getfd(), "tcp-nodelay") == true)
+    assert(client:send("hi\n") == 3)
+    assert(accepted:receive() == "hi")
+    assert(tostring(client):find("tcp{client}", 1, true))
+    client:close()
+    accepted:close()
+    -- "*" is any address; "localhost" is loopback, both ways.
+    local any = assert(async.listen("*", 0))
+    local a2, port2 = any:getsockname()
+    assert(a2 == "0.0.0.0" and port2 > 0)
+    local c2 = assert(async.connect("localhost", port2))
+    local s2 = assert(any:accept())
+    assert(select(1, s2:getpeername()) == "127.0.0.1")
+    c2:close()
+    s2:close()
+    any:close()
+    -- A port in use.
+    local again, err = async.listen("127.0.0.1", port)
+    assert(again == nil and err == "address already in use", tostring(err))
+    -- An accept timeout.
+    server:settimeout(0.03)
+    local t0 = now()
+    local none, e2 = server:accept()
+    assert(none == nil and e2 == "timeout" and now() - t0 >= 0.03, tostring(e2))
+    server:close()
+    local n3, e3 = server:accept()
+    assert(n3 == nil and e3 == "closed")
+  end)
+end)
+
+case("connection_refused", function()
+  async.run(function()
+    local server, port = listener()
+    server:close()
+    local c, err = async.connect("127.0.0.1", port)
+    assert(c == nil and err == "connection refused", tostring(err))
+    local m = async.tcp()
+    local ok, err2 = m:connect("127.0.0.1", port)
+    assert(ok == nil and err2 == "connection refused", tostring(err2))
+    m:close()
+    -- Names that are not resolvable come back as LuaSocket's words, not raised.
+    local bad, err3 = async.connect("no-such-host.invalid", 80)
+    assert(bad == nil and type(err3) == "string", tostring(err3))
+  end)
+end)
+
+case("hosts_file_names", function()
+  -- Names from /etc/hosts resolve to their address without a DNS query (and without
+  -- stopping the other tasks).
+  local names = {}
+  for line in io.lines("/etc/hosts") do
+    line = line:gsub("#.*", "")
+    local addr, rest = line:match("^%s*(%S+)%s+(.+)$")
+    if addr == "127.0.0.1" then
+      for name in rest:gmatch("%S+") do
+        if name ~= "localhost" then names[#names + 1] = name end
+      end
+    end
+  end
+  async.run(function()
+    local server, port = listener()
+    local ticks, stop = 0, false
+    local ticker = async.spawn(function()
+      while not stop do ticks = ticks + 1; async.sleep(0.001) end
+    end)
+    local t0 = now()
+    for _, name in ipairs(names) do
+      local c = assert(async.connect(name, port))
+      local s = assert(server:accept())
+      assert(select(1, c:getpeername()) == "127.0.0.1")
+      assert(select(1, s:getpeername()) == "127.0.0.1")
+      c:close()
+      s:close()
+    end
+    local c = assert(async.connect("localhost", port))
+    c:close()
+    assert(now() - t0 < 1)
+    stop = true
+    ticker:join()
+    server:close()
+  end)
+  if #names == 0 then print("note: /etc/hosts names no other 127.0.0.1 name; only localhost tried") end
+end)
+
+-- ---- receive ------------------------------------------------------------------------------
+
+case("receive_patterns", function()
+  -- Lines (with \r\n, bare \r, empty lines), counts, prefixes, "*a", and what each
+  -- pattern does at the peer's close, exactly as LuaSocket does.
+  local stream = "first\r\nsecond\nthi\rrd\r\r\n\nfourth line\n0123456789abcdef" ..
+                 "tail without newline"
+  compare_receives(stream, {
+    { "*l" }, { nil }, { "*l", "pre-" }, { "*l" }, { "*l" }, { 3 }, { 5, "xy" }, { 0 },
+    { 0, "abc" }, { 2, "abcd" }, { "2" }, { 1.7 }, { 4, "" }, { "*l" },
+    { "*a" }, { "*a" }, { "*a", "pre" }, { "*l" }, { 0 }, { 5 }, { 5, "p" },
+  })
+  compare_receives("abc", { { "*l" }, { "*l" } })
+  compare_receives("abc", { { 10 }, { 1 } })
+  compare_receives("abc", { { 10, "pp" } })
+  compare_receives("abc", { { "*a", "x" }, { "*a" } })
+  compare_receives("line\nabc", { { "*l" }, { "*l", "p:" } })
+  -- Timeouts: nil, "timeout", partial, and the partial is consumed.
+  compare_receives("abc", { { 10 }, { 2 } }, true)
+  compare_receives("ab\ncd", { { "*l" }, { "*l" }, { "*l" } }, true)
+  compare_receives("abcd", { { "*a" }, { 1 } }, true)
+  compare_receives("abc", { { 5, "zz" }, { 5, "zz" } }, true)
+  async.run(function()
+    local client, peer = pair()
+    -- Invalid patterns raise.
+    helper.raises("invalid receive pattern", peer.receive, peer, "*x")
+    helper.raises("invalid receive pattern", peer.receive, peer, -1)
+    -- "l" and "a" (io's spelling) as "*l" and "*a"; lines() iterates until close.
+    client:send("one\r\ntwo\nthree\n")
+    assert(peer:receive("l") == "one")
+    local lines = {}
+    async.spawn(function() async.sleep(0.01); client:send("four\nfive"); client:close() end)
+    for line in peer:lines() do lines[#lines + 1] = line end
+    assert(table.concat(lines, ",") == "two,three,four", table.concat(lines, ","))
+    peer:close()
+    -- "a" on an open stream after a pause.
+    client, peer = pair()
+    async.spawn(function()
+      client:send("x")
+      async.sleep(0.01)
+      client:send("y")
+      client:close()
+    end)
+    assert(peer:receive("a") == "xy")
+    peer:close()
+  end)
+end)
+
+case("receive_buffered", function()
+  -- Many lines from one recv: count the recv requests the layer starts.
+  local recvs = 0
+  local real_recv = luring.recv
+  luring.recv = function(...) recvs = recvs + 1; return real_recv(...) end
+  for name in pairs(package.loaded) do
+    if name:find("^luring%.async") then package.loaded[name] = nil end
+  end
+  local async2 = require "luring.async"
+  async2.run(function()
+    local server = assert(async2.listen("127.0.0.1", 0))
+    local _, port = server:getsockname()
+    local client = assert(async2.connect("127.0.0.1", port))
+    local peer = assert(server:accept())
+    local lines = {}
+    for k = 1, 200 do lines[k] = "line " .. k end
+    local text = table.concat(lines, "\n") .. "\n"
+    assert(client:send(text) == #text)
+    async2.sleep(0.02)  -- all of it arrives before the first receive
+    recvs = 0
+    for k = 1, 200 do
+      assert(peer:receive() == lines[k])
+      if k == 1 then assert(peer:dirty(), "nothing buffered after the first line") end
+    end
+    assert(not peer:dirty())
+    assert(recvs <= 2, recvs .. " recv requests for 200 lines")
+    client:close()
+    peer:close()
+    server:close()
+  end)
+  luring.recv = real_recv
+end)
+
+-- ---- send ----------------------------------------------------------------------------
+
+case("send_ranges", function()
+  -- send(data, i, j) returns what LuaSocket's does and sends the same bytes.
+  local socket = luasocket()
+  local data = "0123456789"
+  local ranges = {
+    {}, { 1 }, { 4 }, { 4, 6 }, { -3 }, { -3, -2 }, { 2, -2 }, { 0, 3 }, { -20, 2 },
+    { 5, 3 }, { 11 }, { 20 }, { 3, 100 }, { 10, 10 }, { -1, -1 },
+  }
+  local function luasocket_send(i, j)
+    local server = assert(socket.bind("127.0.0.1", 0))
+    local _, port = server:getsockname()
+    local client = assert(socket.connect("127.0.0.1", port))
+    local peer = assert(server:accept())
+    server:close()
+    local last = client:send(data, i, j)
+    client:close()
+    peer:settimeout(2)
+    local got = peer:receive("*a") or ""
+    peer:close()
+    return last, got
+  end
+  async.run(function()
+    for _, r in ipairs(ranges) do
+      local want_last, want_bytes = luasocket_send(r[1], r[2])
+      local client, peer = pair()
+      local last = client:send(data, r[1], r[2])
+      client:close()
+      local got = peer:receive("*a") or ""
+      peer:close()
+      assert(last == want_last and got == want_bytes,
+             ("send(data, %s, %s): LuaSocket %s %q, async %s %q"):format(tostring(r[1]),
+             tostring(r[2]), tostring(want_last), want_bytes, tostring(last), got))
+    end
+    -- Numbers are sent as strings; anything else raises.
+    local client, peer = pair()
+    assert(client:send(42) == 2)
+    assert(peer:receive(2) == "42")
+    helper.raises("bad argument #1 to 'send' (string expected, got table)", client.send, client, {})
+    -- A large send goes out whole (several requests when the socket buffer is small).
+    local big = string.rep("0123456789abcdef", 1 << 16)  -- 1 MiB
+    local reader = async.spawn(function() return peer:receive(#big) end)
+    assert(client:send(big) == #big)
+    local ok, got = reader:join()
+    assert(ok and got == big)
+    client:close()
+    peer:close()
+  end)
+end)
+
+case("send_errors", function()
+  async.run(function()
+    -- The peer is gone: "closed", and the index of the last byte sent.
+    local client, peer = pair()
+    peer:close()
+    async.sleep(0.01)
+    local last, err, sent
+    for _ = 1, 50 do
+      last, err, sent = client:send(string.rep("x", 65536))
+      if not last then break end
+      async.sleep(0.001)
+    end
+    assert(last == nil and err == "closed" and math.type(sent) == "integer", tostring(err))
+    client:close()
+    assert(select(2, client:send("x")) == "closed")
+    -- A send that cannot finish in time: nil, "timeout", how far it got.
+    client, peer = pair()
+    luring.setsockopt(client:getfd(), "sndbuf", 4096)
+    client:settimeout(0.1)
+    local t0 = now()
+    local big = string.rep("y", 8 << 20)
+    last, err, sent = client:send(big, 3)
+    assert(last == nil and err == "timeout", tostring(err))
+    assert(sent >= 2 and sent < #big, sent)
+    assert(now() - t0 >= 0.1 and now() - t0 < 2)
+    client:close()
+    peer:close()
+  end)
+end)
+
+-- ---- timeouts ---------------------------------------------------------------------------
+
+case("settimeout", function()
+  async.run(function()
+    local client, peer = pair()
+    assert(peer:settimeout(0.3) == 1)
+    -- A peer trickling a byte every 50 ms: the deadline is for the whole call.
+    local stop = false
+    local trickler = async.spawn(function()
+      while not stop do
+        client:send("z")
+        async.sleep(0.05)
+      end
+    end)
+    local t0 = now()
+    local data, err, partial = peer:receive("*l")
+    local took = now() - t0
+    stop = true
+    trickler:join()
+    assert(data == nil and err == "timeout", tostring(err))
+    assert(took >= 0.3 and took < 0.9, "the timeout was extended by the chunks: " .. took)
+    assert(#partial >= 2 and partial == string.rep("z", #partial), partial)
+    -- The same for a byte count and "*a".
+    for _, pattern in ipairs({ 1000, "*a" }) do
+      stop = false
+      trickler = async.spawn(function()
+        while not stop do client:send("z"); async.sleep(0.05) end
+      end)
+      t0 = now()
+      data, err = peer:receive(pattern)
+      took = now() - t0
+      stop = true
+      trickler:join()
+      assert(data == nil and err == "timeout" and took >= 0.3 and took < 0.9, took)
+    end
+    peer:receive(1000)  -- drain what the tricklers left (times out)
+    -- Modes: "b" and "t" are both a deadline for the call; nil and negative block.
+    assert(peer:settimeout(0.05, "b") == 1)
+    assert(select(2, peer:receive()) == "timeout")
+    assert(peer:settimeout(0.05, "t") == 1)
+    assert(select(2, peer:receive()) == "timeout")
+    assert(peer:settimeout(-1) == 1)
+    local waiting = async.spawn(function() return peer:receive() end)
+    async.sleep(0.1)
+    assert(waiting:status() == "running", "a negative timeout did not block")
+    client:send("late\n")
+    assert(select(2, waiting:join()) == "late")
+    assert(peer:settimeout(nil) == 1)
+    -- A timeout of 0: what is there, or "timeout" at once.
+    peer:settimeout(0)
+    t0 = now()
+    assert(select(2, peer:receive()) == "timeout" and now() - t0 < 0.1)
+    client:send("ready\n")
+    async.sleep(0.01)
+    assert(peer:receive() == "ready")
+    helper.raises("bad argument #2 to 'settimeout' (invalid timeout mode)", peer.settimeout, peer,
+                  1, "x")
+    helper.raises("bad argument #1 to 'settimeout' (number expected, got string)",
+                  peer.settimeout, peer, "1")
+    client:close()
+    peer:close()
+    -- connect(host, port, timeout) leaves the socket blocking afterwards.
+    local server, port = listener()
+    local c = assert(async.connect("127.0.0.1", port, 1))
+    local s = assert(server:accept())
+    local r = async.spawn(function() return c:receive() end)
+    async.sleep(1.2)
+    assert(r:status() == "running")
+    s:send("x\n")
+    assert(select(2, r:join()) == "x")
+    c:close()
+    s:close()
+    server:close()
+  end)
+end)
+
+-- ---- close --------------------------------------------------------------------------------
+
+case("close", function()
+  async.run(function()
+    local client, peer = pair()
+    assert(client:close() == 1)
+    assert(client:close() == 1)  -- idempotent
+    local data, err, partial = client:receive()
+    assert(data == nil and err == "closed" and partial == "")
+    assert(select(2, client:send("x")) == "closed")
+    assert(select(2, client:accept()) == "closed")
+    -- The peer sees the end of the stream.
+    assert(select(2, peer:receive()) == "closed")
+    peer:close()
+    -- shutdown: "send" ends the stream for the peer; we can still receive.
+    client, peer = pair()
+    assert(client:shutdown("send") == 1)
+    assert(select(2, peer:receive()) == "closed")
+    peer:send("still open\n")
+    assert(client:receive() == "still open")
+    helper.raises("invalid shutdown method", client.shutdown, client, "sideways")
+    client:close()
+    peer:close()
+  end)
+end)
+
+case("close_while_pending", function()
+  -- One task receives, another is stuck sending (the peer does not read): a third closes
+  -- the socket. Both calls end with "closed", their requests are cancelled in the
+  -- kernel, so the socket is really released and the peer sees its end.
+  async.run(function()
+    local ring = async.ring()
+    local client, peer = pair()
+    luring.setsockopt(client:getfd(), "sndbuf", 4096)
+    local receiving = async.spawn(function() return client:receive() end)
+    local sending = async.spawn(function() return client:send(string.rep("s", 8 << 20)) end)
+    async.sleep(0.05)
+    assert(receiving:status() == "running" and sending:status() == "running")
+    local t0 = now()
+    async.spawn(function() client:close() end):join()
+    local ok, data, err, partial = receiving:join(2)
+    assert(ok == true and data == nil and err == "closed" and partial == "", tostring(err))
+    local ok2, last, err2, sent = sending:join(2)
+    assert(ok2 == true and last == nil and err2 == "closed", tostring(err2))
+    assert(sent >= 0 and sent < 8 << 20)
+    assert(now() - t0 < 1)
+    peer:settimeout(5)
+    local rest, perr = peer:receive("*a")
+    assert(rest and #rest == sent or perr == "closed", tostring(perr))
+    async.sleep(0)
+    assert(ring:in_flight() == 0, "requests left in flight: " .. ring:in_flight())
+    peer:close()
+    -- An accept pending in another task.
+    local server = listener()
+    local acceptor = async.spawn(function() return server:accept() end)
+    async.sleep(0.01)
+    server:close()
+    local okk, s, aerr = acceptor:join(1)
+    assert(okk and s == nil and aerr == "closed", tostring(aerr))
+  end)
+end)
+
+case("close_and_gc", function()
+  local base = helper.fd_count()
+  async.run(function()
+    local server, port = listener()
+    do
+      local c <close> = assert(async.connect("127.0.0.1", port))
+      assert(c:getfd() >= 0)
+    end
+    local s = assert(server:accept())
+    assert(select(2, s:receive()) == "closed", "the <close> variable did not close")
+    s:close()
+    -- Dropped without close: __gc closes the descriptor. (Made in a function of its own:
+    -- a dead local of this frame would still be on the stack the collector scans.)
+    local before = helper.fd_count()
+    local function connect_and_drop()
+      local c = assert(async.connect("127.0.0.1", port))
+      local s2 = assert(server:accept())
+      s2:close()
+      assert(helper.fd_count() == before + 1)
+      return c:getfd()
+    end
+    local dropped_fd = connect_and_drop()
+    assert(dropped_fd >= 0)
+    collectgarbage()
+    collectgarbage()
+    assert(helper.fd_count() == before, "__gc left the descriptor open")
+    server:close()
+  end)
+  assert(helper.fd_count() == base)
+end)
+
+-- ---- options and names --------------------------------------------------------------
+
+case("options", function()
+  async.run(function()
+    local client, peer = pair()
+    local fd = client:getfd()
+    assert(math.type(fd) == "integer" and fd >= 0)
+    assert(luring.getsockname(fd).port == select(2, client:getsockname()))
+    assert(client:setoption("tcp-nodelay", false) == 1)
+    assert(luring.getsockopt(fd, "tcp-nodelay") == false)
+    assert(client:setoption("tcp-nodelay", true) == 1)
+    assert(client:setoption("keepalive", true) == 1)
+    assert(luring.getsockopt(fd, "keepalive") == true)
+    assert(client:setoption("reuseaddr", true) == 1)
+    assert(luring.getsockopt(fd, "reuseaddr") == true)
+    assert(client:setoption("linger", { on = true, timeout = 3 }) == 1)
+    assert(luring.getsockopt(fd, "linger") == 3)
+    assert(client:setoption("linger", { on = false, timeout = 0 }) == 1)
+    assert(luring.getsockopt(fd, "linger") == false)
+    helper.raises("unknown option", client.setoption, client, "no-such-option", true)
+    -- dirty(): bytes received but not yet handed out.
+    assert(not peer:dirty())
+    client:send("a\nb\n")
+    assert(peer:receive() == "a")
+    assert(peer:dirty())
+    assert(peer:receive() == "b")
+    assert(not peer:dirty())
+    client:close()
+    assert(client:getfd() == fd or client:getfd() == -1)
+    peer:close()
+  end)
+end)
+
+-- ---- master objects: tcp(), tcp6() --------------------------------------------------
+
+case("master_objects", function()
+  async.run(function()
+    local m = async.tcp()
+    assert(tostring(m):find("tcp{master}", 1, true), tostring(m))
+    assert(m:setoption("reuseaddr", true) == 1)  -- remembered until there is a descriptor
+    assert(m:bind("127.0.0.1", 0) == 1)
+    assert(luring.getsockopt(m:getfd(), "reuseaddr") == true)
+    assert(m:listen(16) == 1)
+    local _, port = m:getsockname()
+    local c = async.tcp()
+    assert(c:connect("127.0.0.1", port) == 1)
+    assert(luring.getsockopt(c:getfd(), "tcp-nodelay") == true)
+    local a, err = c:connect("127.0.0.1", port)
+    assert(a == nil and type(err) == "string")
+    local s = assert(m:accept())
+    c:send("via master\n")
+    assert(s:receive() == "via master")
+    c:close()
+    s:close()
+    m:close()
+    -- listen before bind fails as LuaSocket's does (nil, err), never raises.
+    local unbound = async.tcp()
+    local ok, e2 = unbound:listen()
+    assert(ok == nil and type(e2) == "string")
+    unbound:close()
+    -- IPv6, if the host has it.
+    local m6 = async.tcp6()
+    local bound, e6 = m6:bind("::1", 0)
+    if not bound then
+      print("note: no IPv6 loopback (" .. tostring(e6) .. ")")
+      m6:close()
+      return
+    end
+    assert(m6:listen() == 1)
+    local a6, p6, f6 = m6:getsockname()
+    assert(a6 == "::1" and f6 == "inet6", tostring(a6))
+    local c6 = async.tcp6()
+    assert(c6:connect("::1", p6) == 1)
+    local s6 = assert(m6:accept())
+    assert(select(3, s6:getpeername()) == "inet6")
+    c6:send("six\n")
+    assert(s6:receive() == "six")
+    local c6b = async.tcp6()
+    assert(c6b:connect("localhost", p6) == 1)  -- localhost is ::1 for tcp6
+    c6b:close()
+    c6:close()
+    s6:close()
+    m6:close()
+  end)
+end)
+
+-- ---- unix sockets ---------------------------------------------------------------------
+
+case("unix", function()
+  local path = helper.tmpname()
+  os.remove(path)
+  async.run(function()
+    local server = assert(async.listen_unix(path))
+    assert(server:getsockname() == path)
+    local acceptor = async.spawn(function()
+      local s = assert(server:accept())
+      for line in s:lines() do s:send(line:upper() .. "\n") end
+      s:close()
+    end)
+    local c = assert(async.connect_unix(path))
+    c:send("over a unix socket\n")
+    assert(c:receive() == "OVER A UNIX SOCKET")
+    c:close()
+    acceptor:join()
+    -- The path is taken: listen fails; a missing path: connect fails.
+    local again, err = async.listen_unix(path)
+    assert(again == nil and err == "address already in use", tostring(err))
+    local none, err2 = async.connect_unix(path .. ".missing")
+    assert(none == nil and type(err2) == "string", tostring(err2))
+    server:close()
+  end)
+  os.remove(path)
+end)
+
+-- ---- wrap -------------------------------------------------------------------------------
+
+case("wrap", function()
+  local socket = luasocket()
+  async.run(function()
+    local server, port = listener()
+    -- A LuaSocket client, handed over by its descriptor.
+    local ls = assert(socket.connect("127.0.0.1", port))
+    local fd = ls:getfd()
+    ls:setfd(-1)  -- LuaSocket no longer owns it
+    ls:close()
+    local w = async.wrap(fd)
+    assert(w:getfd() == fd)
+    local s = assert(server:accept())
+    assert(select(2, w:getpeername()) == port)
+    w:send("wrapped\n")
+    assert(s:receive() == "wrapped")
+    s:send("back\n")
+    assert(w:receive() == "back")
+    w:close()
+    assert(select(2, s:receive()) == "closed")
+    s:close()
+    server:close()
+    -- A socketpair made elsewhere (testlib): AF_UNIX, unnamed.
+    local a, b = testlib.socketpair()
+    local wa, wb = async.wrap(a), async.wrap(b)
+    wa:send("pair\n")
+    assert(wb:receive() == "pair")
+    wa:close()
+    wb:close()
+    helper.raises("bad argument #1 to 'wrap'", async.wrap, "3")
+    helper.raises("bad argument #1 to 'wrap'", async.wrap, -1)
+  end)
+end)
+
+-- ---- many connections -------------------------------------------------------------------
+
+local ECHO_CONNECTIONS = 1000
+
+-- The soft and hard RLIMIT_NOFILE.
+local function nofile()
+  for line in io.lines("/proc/self/limits") do
+    local soft, hard = line:match("^Max open files%s+(%S+)%s+(%S+)")
+    if soft then return tonumber(soft) or math.huge, tonumber(hard) or math.huge end
+  end
+  return 1024, 1024
+end
+
+case("echo_1000", function()
+  local need = 2 * ECHO_CONNECTIONS + 64
+  local soft, hard = nofile()
+  if soft < need then
+    if hard < need then
+      helper.skip(("%d connections need %d descriptors; RLIMIT_NOFILE's hard limit is %d")
+        :format(ECHO_CONNECTIONS, need, hard))
+    end
+    if os.getenv("LURING_ECHO_RAISED") then error("ulimit -n did not raise the limit") end
+    -- Run this case again in a shell that raised the soft limit.
+    local cmd = ("ulimit -n %d && LURING_ECHO_RAISED=1 %s echo_1000"):format(need,
+                helper.lua_command(arg[0]))
+    local ok = os.execute(cmd)
+    assert(ok, "echo_1000 failed with the raised limit")
+    return
+  end
+  -- A block of random bytes; each message is a random slice of it.
+  local f = assert(io.open("/dev/urandom", "rb"))
+  local block = f:read(1 << 16)
+  f:close()
+  local base = helper.fd_count()
+  local total = 0
+  async.run(function()
+    local server, port = listener(ECHO_CONNECTIONS)
+    local conns = 0
+    local acceptor = async.spawn(function()
+      for _ = 1, ECHO_CONNECTIONS do
+        local s = assert(server:accept())
+        conns = conns + 1
+        async.spawn(function()
+          while true do
+            local header = s:receive()
+            if not header then break end
+            local n = assert(tonumber(header))
+            local body = assert(s:receive(n))
+            assert(s:send(body) == n)
+          end
+          s:close()
+        end)
+      end
+    end)
+    local clients = {}
+    for k = 1, ECHO_CONNECTIONS do
+      clients[k] = async.spawn(function()
+        local c = assert(async.connect("127.0.0.1", port))
+        local bytes = 0
+        for _ = 1, math.random(2, 4) do
+          local size = math.random(1, 20000)
+          local from = math.random(1, #block)
+          local msg = (block .. block):sub(from, from + size - 1)
+          assert(c:send(#msg .. "\n" .. msg))
+          local back = assert(c:receive(#msg))
+          assert(back == msg, "echo differs")
+          bytes = bytes + #msg
+        end
+        c:close()
+        return bytes
+      end)
+    end
+    for k = 1, ECHO_CONNECTIONS do
+      local ok, bytes = clients[k]:join()
+      assert(ok, bytes)
+      total = total + bytes
+    end
+    acceptor:join()
+    assert(conns == ECHO_CONNECTIONS)
+    server:close()
+  end)
+  assert(total > ECHO_CONNECTIONS * 2)
+  assert(helper.fd_count() == base)
+end)
+
+-- ---- socket.http over an async.tcp() ----------------------------------------------------
+
+case("luasocket_http", function()
+  luasocket()
+  local http = require "socket.http"
+  local ltn12 = require "ltn12"
+  local body = string.rep("hello from an async server\n", 500)
+  async.run(function()
+    local server, port = listener()
+    local requests = {}
+    local srv = async.spawn(function()
+      for _ = 1, 2 do
+        local c = assert(server:accept())
+        c:settimeout(5)
+        local req = {}
+        while true do
+          local line = assert(c:receive())
+          if line == "" then break end
+          req[#req + 1] = line
+        end
+        requests[#requests + 1] = req
+        local len = 0
+        for _, line in ipairs(req) do
+          len = tonumber(line:lower():match("^content%-length:%s*(%d+)")) or len
+        end
+        local posted = len > 0 and c:receive(len) or ""
+        local reply = posted ~= "" and posted:upper() or body
+        c:send("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " .. #reply ..
+               "\r\nX-Served-By: luring.async\r\n\r\n")
+        c:send(reply)
+        c:close()
+      end
+    end)
+    -- Other tasks keep running while the request is made.
+    local ticks, stop = 0, false
+    local ticker = async.spawn(function()
+      while not stop do ticks = ticks + 1; async.sleep(0.001) end
+    end)
+    local t = {}
+    local r, code, headers, status = http.request {
+      url = "http://127.0.0.1:" .. port .. "/path?q=1",
+      create = function() return async.tcp() end,
+      sink = ltn12.sink.table(t),
+    }
+    assert(r == 1 and code == 200, tostring(code))
+    assert(headers["x-served-by"] == "luring.async" and status:find("200 OK", 1, true))
+    assert(table.concat(t) == body)
+    assert(requests[1][1] == "GET /path?q=1 HTTP/1.1", requests[1][1])
+    -- A POST with a body, through the simple form's source.
+    local out = {}
+    r, code = http.request {
+      url = "http://127.0.0.1:" .. port .. "/post",
+      method = "POST",
+      headers = { ["content-length"] = 5 },
+      source = ltn12.source.string("hello"),
+      create = function() return async.tcp() end,
+      sink = ltn12.sink.table(out),
+    }
+    assert(r == 1 and code == 200 and table.concat(out) == "HELLO", tostring(code))
+    stop = true
+    ticker:join()
+    assert(ticks > 0)
+    srv:join()
+    server:close()
+    -- A refused connection comes back as LuaSocket reports it.
+    local r2, err = http.request { url = "http://127.0.0.1:" .. port .. "/",
+                                   create = function() return async.tcp() end }
+    assert(r2 == nil and err == "connection refused", tostring(err))
+  end)
+end)
+
+helper.run_cases(cases)
