@@ -374,6 +374,42 @@ case("accept_no_fd_leak", function()
   srv:close()
 end)
 
+-- readv fills one string per size in order, exactly res bytes in all; writev writes its
+-- strings in order, even when the caller changes its table or the strings are collected.
+case("readv_writev", function()
+  setup()
+  local path = helper.tmpname()
+  local fd = luring.open_file(path, "w+")
+  local big = string.rep("B", 5000)  -- pinned, not copied
+  local parts = { "alpha-", big, "", "-omega" }
+  local _, res = one(function(cb) return ring:writev(fd, parts, 0, cb) end)
+  assert(res == 6 + 5000 + 6, res)
+  parts[2], parts[4] = "changed", nil  -- the request took its own copy of the list
+  big = nil  -- luacheck: ignore 311
+  collectgarbage()
+  assert(helper.slurp(path) == "alpha-" .. string.rep("B", 5000) .. "-omega")
+  -- Sizes that cut the file in three, the last one longer than what is left.
+  local _, n, strings = one(function(cb) return ring:readv(fd, { 3, 5000, 100 }, 3, cb) end)
+  assert(n == 5009, n)
+  assert(#strings == 3 and strings[1] == "ha-" and strings[2] == string.rep("B", 5000) and
+         strings[3] == "-omega", strings[3])
+  -- At the end of the file: every string empty.
+  _, n, strings = one(function(cb) return ring:readv(fd, { 4, 4 }, 6000, cb) end)
+  assert(n == 0 and strings[1] == "" and strings[2] == "")
+  -- Zero-sized entries are fine; a failure hands out empty strings.
+  _, n, strings = one(function(cb) return ring:readv(1000000, { 0, 8 }, 0, cb) end)
+  assert(n == -luring.errno.EBADF and strings[1] == "" and strings[2] == "")
+  helper.raises("must hold 1 to 1024 entries", ring.readv, ring, fd, {}, 0)
+  helper.raises("must hold only sizes", ring.readv, ring, fd, { 1, "x" }, 0)
+  helper.raises("sizes must be >= 0", ring.readv, ring, fd, { -1 }, 0)
+  helper.raises("must hold only strings", ring.writev, ring, fd, { "a", 1 }, 0)
+  local many = {}
+  for i = 1, 1025 do many[i] = "x" end
+  helper.raises("must hold 1 to 1024 entries", ring.writev, ring, fd, many, 0)
+  os.remove(path)
+  ring:close()
+end)
+
 -- Setup flags whose rings this API could not drive are refused up front.
 case("unusable_setup_flags", function()
   helper.raises(
