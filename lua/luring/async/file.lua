@@ -21,10 +21,20 @@ local READ_AHEAD = 65536
 local READ_ALL = 1 << 20
 local MAX_NUMERAL = 200  -- liolib's L_MAXLENNUM
 
+-- nil, msg, errno. With `path` (open, stat, remove...), msg is "path: message" as from
+-- io.open and os.remove; the file's methods give the message alone, as io's do.
 local function fail(path, res)
   if path then return nil, path .. ": " .. strerror(res), -res end
   return nil, strerror(res), -res
 end
+
+-- Errno values luring.errno may not name (Linux's numbers otherwise).
+local function errno_value(name, linux)
+  local ok, v = pcall(function() return luring.errno[name] end)
+  return ok and v or linux
+end
+local ENOTDIR, EISDIR, EPERM = errno_value("ENOTDIR", 20), errno_value("EISDIR", 21),
+                               errno_value("EPERM", 1)
 
 local File = {}
 File.__index = File
@@ -158,8 +168,13 @@ local function read_number(self, task)
     c = peek()
   end
   local out, count = {}, 0
+  local overflow = false  -- a numeral longer than liolib's buffer: it reads as no number
   local function accept(set)
-    if c and find(set, string.char(c), 1, true) and #out < MAX_NUMERAL then
+    if c and find(set, string.char(c), 1, true) then
+      if #out >= MAX_NUMERAL then
+        overflow = true
+        return false
+      end
       out[#out + 1] = string.char(c)
       self.pos = self.pos + 1
       c = peek()
@@ -184,6 +199,7 @@ local function read_number(self, task)
     accept("-+")
     digits(false)
   end
+  if overflow then return nil end
   return tonumber(concat(out))
 end
 
@@ -192,7 +208,8 @@ end
 function File:read(...)
   check_open(self, "read")
   local task = need_task("read")
-  if not known_pos(self, task) then return fail(self.path, -luring.errno.EIO) end
+  local known, perr = known_pos(self, task)
+  if not known then return fail(nil, perr) end
   local n = select("#", ...)
   local formats = n == 0 and { "l" } or { ... }
   if n == 0 then n = 1 end
@@ -200,8 +217,12 @@ function File:read(...)
   for k = 1, n do
     local fmt = formats[k]
     local v, err
-    if math.type(fmt) == "integer" then
-      v, err = read_count(self, task, fmt)
+    if type(fmt) == "number" then  -- a count: an integer, or a float with an integer value
+      local count = math.tointeger(fmt)
+      if not count then
+        error("bad argument #" .. k .. " to 'read' (number has no integer representation)", 2)
+      end
+      v, err = read_count(self, task, count)
     elseif type(fmt) == "string" then
       local f = sub(fmt, 1, 1) == "*" and sub(fmt, 2, 2) or sub(fmt, 1, 1)
       if f == "l" then
@@ -218,7 +239,7 @@ function File:read(...)
     else
       error("bad argument #" .. k .. " to 'read' (invalid format)", 2)
     end
-    if err then return fail(self.path, err) end
+    if err then return fail(nil, err) end
     out[k] = v
     if v == nil then return table.unpack(out, 1, k) end
   end
@@ -259,13 +280,13 @@ function File:write(...)
   self.buf, self.boff = "", 0  -- what was read ahead may be stale now
   if self.append then
     local ok, err = write_all(task, self.fd, data, -1)
-    if not ok then return fail(self.path, err) end
+    if not ok then return fail(nil, err) end
     self.pos = nil
   else
     local pos, perr = known_pos(self, task)
-    if not pos then return fail(self.path, perr) end
+    if not pos then return fail(nil, perr) end
     local ok, err = write_all(task, self.fd, data, pos)
-    if not ok then return fail(self.path, err) end
+    if not ok then return fail(nil, err) end
     self.pos = pos + ok
   end
   return self
@@ -302,10 +323,13 @@ function File:seek(whence, offset)
   else
     error("bad argument #1 to 'seek' (invalid option '" .. tostring(whence) .. "')", 2)
   end
-  if not base then return fail(self.path, err) end
+  if not base then return fail(nil, err) end
   local pos = base + offset
-  if pos < 0 then return fail(self.path, -luring.errno.EINVAL) end
+  if pos < 0 then return fail(nil, -luring.errno.EINVAL) end
   self.pos = pos
+  -- What was read ahead is dropped: a read after a seek sees the file as it is now
+  -- (another descriptor or process may have written it), as read(2) after lseek would.
+  self.buf, self.boff = "", 0
   return pos
 end
 
@@ -314,7 +338,7 @@ function File:sync()
   local task = need_task("sync")
   local h = start(core.ring().fsync, self.fd, false, task.cb)
   local res = await(task, h)
-  if res < 0 then return fail(self.path, res) end
+  if res < 0 then return fail(nil, res) end
   return self
 end
 
@@ -346,7 +370,7 @@ end
 local function read_rest(self, task, n, offset, parts, got)
   while got < n do
     local res, data = await(task, start(l_read, self.fd, n - got, offset + got, task.cb))
-    if res < 0 then return fail(self.path, res) end
+    if res < 0 then return fail(nil, res) end
     if res == 0 then break end
     parts[#parts + 1] = data
     got = got + res
@@ -372,7 +396,7 @@ function File:read_at(n, offset)
   task.pending = nil
   if task.alert then res, data = after_wait(task, false, res, data) end
   if res == n then return data end
-  if res < 0 then return fail(self.path, res) end
+  if res < 0 then return fail(nil, res) end
   if res == 0 then return n == 0 and "" or nil end
   return read_rest(self, task, n, offset, { data }, res)
 end
@@ -395,9 +419,9 @@ function File:write_at(data, offset)
   task.pending = nil
   if task.alert then res = after_wait(task, false, res) end
   if res == #data then return self end
-  if res < 0 then return fail(self.path, res) end
+  if res < 0 then return fail(nil, res) end
   local ok, err = write_all(task, self.fd, sub(data, res + 1), offset + res)
-  if not ok then return fail(self.path, err) end
+  if not ok then return fail(nil, err) end
   return self
 end
 
@@ -435,7 +459,7 @@ end
 function file.open(path, mode)
   check_path(path, 1, "open")
   mode = mode or "r"
-  if type(mode) ~= "string" or not mode:match("^[rwa]%+?b?$") then
+  if type(mode) ~= "string" or not mode:match("^[rwa]%+?b*$") then
     error("bad argument #2 to 'open' (invalid mode)", 2)
   end
   local task = need_task("open")
@@ -443,7 +467,9 @@ function file.open(path, mode)
   local res = await(task, h, nil, true)
   if res < 0 then return fail(path, res) end
   local f = new(res, path, mode)
-  if f.append then f.pos = nil end
+  -- "a": the position is the end. "a+": reads start at the beginning (as glibc's fopen
+  -- has it), writes still go to the end (O_APPEND).
+  if f.append and not mode:find("+", 1, true) then f.pos = nil end
   return f
 end
 
@@ -462,9 +488,9 @@ function file.remove(path)
   local ring = core.ring()
   local res = await(task, start(ring.unlinkat, path, false, task.cb))
   -- os.remove removes empty directories too.
-  if res == -luring.errno.EISDIR or res == -luring.errno.EPERM then
+  if res == -EISDIR or res == -EPERM then
     local again = await(task, start(ring.unlinkat, path, true, task.cb))
-    if again ~= -luring.errno.ENOTDIR then res = again end
+    if again ~= -ENOTDIR then res = again end
   end
   if res < 0 then return fail(path, res) end
   return true
