@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
+#include <new>
 #include <utility>
 
 #include "prep.hpp"
@@ -21,6 +23,23 @@ constexpr std::uint32_t kKnownSetupFlags = kSupportedSetupFlags | kUnimplemented
 
 // The kernel's sigset_t is 64 bits (_NSIG / 8), not glibc's 128-byte sigset_t.
 constexpr std::uint32_t kKernelSigsetSize = 8;
+
+// owns_fd() writes these one after the other and reads each back through the other
+// view: another ring would have to change the same word the same way at that moment.
+constexpr std::uint64_t kMarkerA = 0x6c75'7269'6e67'0001ULL;  // "luring" 0 1
+constexpr std::uint64_t kMarkerB = ~kMarkerA;
+
+// How much of the second view owns_fd() reads: the smallest page there is, which every
+// ring's SQE array has.
+constexpr std::size_t kTouchBytes = 4096;
+
+// Forgets the number in `fd` without closing it. UniqueFd has no release(), so the
+// number moves into an owner that is never destroyed: its lifetime ends with this frame
+// and nothing is closed ([basic.life]/5 allows skipping a destructor).
+void forget(UniqueFd& fd) noexcept {
+    alignas(UniqueFd) unsigned char storage[sizeof(UniqueFd)];
+    ::new (static_cast<void*>(storage)) UniqueFd(std::move(fd));
+}
 
 }  // namespace
 
@@ -96,16 +115,71 @@ int Ring::map_rings(const Params& p) noexcept {
     return 0;
 }
 
-void Ring::close() noexcept {
+void Ring::close(bool close_fd) noexcept {
     sq_ = SubmissionQueue{};
     cq_ = CompletionQueue{};
     // Mappings before the fd (tokio lib.rs Drop; Zig deinit).
     sqes_.reset();
     cq_ring_.reset();
     sq_ring_.reset();
-    fd_.reset();
+    if (close_fd) {
+        fd_.reset();
+    } else {
+        forget(fd_);  // somebody else's number now; our ring went with its last mapping
+    }
     params_ = Params{};
     timeout_seq_ = 0;
+}
+
+bool Ring::owns_fd() const noexcept {
+    if (!is_open()) return false;
+    // Only init's failure path closes before the SQE array is mapped, a moment after
+    // the kernel made the fd: nobody else can know the number yet.
+    if (!sqes_.mapped()) return true;
+    const int fd = fd_.get();
+    if (!sys::is_io_uring(fd)) return false;
+    // Our size, which our ring always accepts. Another ring refuses a size that is not
+    // its own (-EINVAL on 5.x; -EFAULT on 6.x if smaller), except that 6.x maps a larger
+    // size with no memory past that ring's end (SIGBUS if read): so only the first 4 KiB
+    // of the view are read, which every ring has.
+    const std::size_t len = sqes_.size();
+    const std::size_t touch = std::min(len, kTouchBytes);
+    void* view = nullptr;
+    if (sys::mmap_ring_readonly(&view, len, fd, kOffSqes) < 0) return false;
+
+    // The kernel reads the SQEs of the indices it was given and has not consumed,
+    // [khead, ktail), and without SQPOLL only inside an io_uring_enter of ours. Under
+    // SQPOLL the poller may read them at any moment: mark slot 0 unless it is one of
+    // them, else the first slot after them (the one of index ktail), if in the 4 KiB.
+    // Acquire pairs with the kernel's release of khead once it has read those SQEs, as
+    // in get_sqe; the range only shrinks while we look. ktail is our own store.
+    const std::uint32_t head =
+        atomics::load_acquire(sq_ring_.at<const std::uint32_t>(params_.sq_off.head));
+    const std::uint32_t tail =
+        atomics::load_relaxed(sq_ring_.at<const std::uint32_t>(params_.sq_off.tail));
+    const std::uint32_t published = tail - head;
+    const bool sqpoll = (params_.flags & setup::sqpoll) != 0;
+    std::uint32_t slot = 0;
+    if (sqpoll && ((0U - head) & sq_.mask()) < published) slot = tail & sq_.mask();
+    bool same = false;
+    if (sqpoll && (published >= sq_.entries() || slot >= touch / sizeof(Sqe))) {
+        // No slot to write: compare the views (ours always matches; another ring would
+        // need the same SQEs).
+        same = std::memcmp(view, sqes_.data(), touch) == 0;
+    } else {
+        // Volatile: each store must reach memory before the load through the other view,
+        // which the compiler cannot know is the same memory.
+        volatile std::uint64_t* mine = &sqes_.at<Sqe>(0)[slot].user_data;
+        const volatile std::uint64_t* seen = &static_cast<const Sqe*>(view)[slot].user_data;
+        const std::uint64_t saved = *mine;
+        *mine = kMarkerA;
+        same = *seen == kMarkerA;
+        *mine = kMarkerB;
+        same = same && *seen == kMarkerB;
+        *mine = saved;
+    }
+    sys::munmap(view, len);
+    return same;
 }
 
 int Ring::wait_cqes(std::uint32_t wait_nr, const KernelTimespec& timeout) noexcept {

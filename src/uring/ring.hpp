@@ -33,7 +33,7 @@ public:
     Ring& operator=(Ring&& other) noexcept;
     Ring(const Ring&) = delete;
     Ring& operator=(const Ring&) = delete;
-    ~Ring() = default;  // members release in reverse order: mappings first, then the fd
+    ~Ring() { close(); }  // mappings first, then the fd, and that only if it is ours
 
     // Mirrors io_uring_queue_init_params(). Inputs are read from `p` (flags, cq_entries
     // with IORING_SETUP_CQSIZE, sq_thread_cpu/sq_thread_idle with SQPOLL, wq_fd with
@@ -46,7 +46,36 @@ public:
 
     // Mirrors io_uring_queue_exit(), but idempotent: the second call does nothing.
     // Does not wait for requests in flight; the kernel cancels them asynchronously.
-    void close() noexcept;
+    // Unmaps the rings, then closes the fd only if owns_fd() says it is still this ring:
+    // a number closed behind our back and reused belongs to somebody else.
+    void close() noexcept { close(owns_fd()); }
+
+    // close() with owns_fd()'s answer given: `close_fd` false unmaps everything but
+    // leaves the number alone. For a caller that asked owns_fd() before other work on
+    // the ring (a drain), or that must not ask it (a process forked after init).
+    void close(bool close_fd) noexcept;
+
+    // True if fd() is still this ring's descriptor. It may not be: code that does not
+    // own it can close the number (a close-all loop, a double close elsewhere), and the
+    // next open, socket or io_uring_setup gets the same number. Closing it then would
+    // close somebody else's file, and entering it would drive somebody else's ring.
+    // The ring itself survives that close: our mappings hold its file.
+    // How: is_io_uring() first (anything else is not ours; a readable regular file must
+    // never be mapped, its pages past the end raise SIGBUS), then a second, read-only
+    // mapping of the fd's SQE array, compared with ours by writing two markers into the
+    // user_data of an SQE slot in its first 4 KiB (the only part sure to be there if the
+    // fd is another, smaller ring) and reading each back through the new view; the word
+    // is restored. Inode numbers cannot tell rings apart (old kernels
+    // give every ring the one shared anonymous inode); memory we write can.
+    // The slot must be one the kernel is not reading. Without SQPOLL that is any slot:
+    // the kernel reads SQEs only inside our own io_uring_enter. Under SQPOLL the poller
+    // may read a published, unconsumed SQE at any moment, so such slots are skipped; if
+    // all of the first 4 KiB are, nothing is written and the two views are compared
+    // instead (ours always matches; another ring would need the very same SQEs).
+    // Not in a process forked after init: the SQE array is shared with the parent,
+    // which may be filling that very slot; there, use close(true) or close(false).
+    // False for a closed ring. No allocation; four system calls.
+    bool owns_fd() const noexcept;
 
     bool is_open() const noexcept { return fd_.valid(); }
     int fd() const noexcept { return fd_.get(); }

@@ -65,6 +65,18 @@ int mmap_anonymous(void** out, std::size_t length) noexcept {
     return 0;
 }
 
+int mmap_ring_readonly(void** out, std::size_t length, int fd, std::uint64_t offset) noexcept {
+    void* addr = ::mmap(nullptr, length, PROT_READ, MAP_SHARED, fd, static_cast<off_t>(offset));
+    if (addr == MAP_FAILED) return -errno;
+    *out = addr;
+    return 0;
+}
+
+bool is_io_uring(int fd) noexcept {
+    const long ret = detail::raw_enter(fd, 0, 0, 0, nullptr, 0);
+    return ret != -EOPNOTSUPP && ret != -EBADF;
+}
+
 int munmap(void* addr, std::size_t length) noexcept {
     return static_cast<int>(check(::munmap(addr, length)));
 }

@@ -27,7 +27,23 @@ int mmap_ring(void** out, std::size_t length, int fd, std::uint64_t offset) noex
 // Private anonymous read/write memory, page-aligned (rings in user memory, NO_MMAP).
 int mmap_anonymous(void** out, std::size_t length) noexcept;
 
+// mmap(PROT_READ, MAP_SHARED) of `length` bytes of `fd` at `offset`: a second, read-only
+// view of ring memory, for Ring::owns_fd(). Fails with -ENODEV, -EACCES or -EINVAL on
+// most files that are not an io_uring, but succeeds on a readable regular file, whose
+// pages past its end raise SIGBUS when read: ask is_io_uring() first. On a ring, 6.x
+// kernels map more than the region holds (but refuse less with -EFAULT), and the pages
+// past it raise SIGBUS too.
+int mmap_ring_readonly(void** out, std::size_t length, int fd, std::uint64_t offset) noexcept;
+
 int munmap(void* addr, std::size_t length) noexcept;
+
+// True if `fd` is an open io_uring instance (anyone's). Asks with an io_uring_enter that
+// has nothing to submit, waits for nothing and has no flags: the kernel answers
+// -EOPNOTSUPP for every other kind of file (its f_op check, there since 5.1) and -EBADF
+// for a closed number; on a ring it does nothing (0, or -EBADFD on a disabled ring,
+// -ENXIO on a dying one, -EOWNERDEAD under SQPOLL without a poller: rings all the same).
+// Not counted in enter_count(), and the fault seam does not apply.
+bool is_io_uring(int fd) noexcept;
 
 int close(int fd) noexcept;
 

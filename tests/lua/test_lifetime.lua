@@ -178,6 +178,69 @@ case("case22_exit_twice", function()
   assert(uv.fs_close(fd))
 end)
 
+-- The ring's descriptor closed behind its back and the number reused, each time with a
+-- request in flight so that closing would drain: by a file, which must stay open and
+-- readable (and never be mapped: past its end that raises SIGBUS); by another ring,
+-- which must not be closed, nor entered (the drain's cancel-all and waits would reach
+-- it), and whose own read must still complete.
+case("exit_after_fd_closed_behind_its_back", function()
+  local testlib = require "testlib"
+  collectgarbage()
+  collectgarbage()
+  local baseline = helper.fd_count()
+  local function new_ring()
+    local before = {}
+    for _, fd in ipairs(ring_fds()) do before[fd] = true end
+    local r = luring.queue_init(4, 0)
+    for _, fd in ipairs(ring_fds()) do
+      if not before[fd] then return r, fd end
+    end
+    error("the new ring's descriptor is not in /proc/self/fd")
+  end
+  local ran = 0
+  local function never() ran = ran + 1 end
+  local rfd, wfd = helper.fifo()  -- nothing is ever written: reads stay in flight
+  local path = helper.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write("still readable")
+  f:close()
+
+  local r, ring_fd = new_ring()
+  assert(r:read(rfd, 16, 0, never))
+  assert(r:submit() == 1)
+  assert(testlib.close(ring_fd))
+  local fd = luring.open_file(path, "r")
+  assert(fd == ring_fd, ("open_file got fd %d, the ring had %d"):format(fd, ring_fd))
+  local t0 = now()
+  r:close()
+  assert(now() - t0 < 1, "close took " .. (now() - t0) .. " s")
+  assert(testlib.read(fd, 64) == "still readable")
+  assert(testlib.close(fd))
+
+  local r1, fd1 = new_ring()
+  assert(r1:read(rfd, 16, 0, never))
+  assert(r1:submit() == 1)
+  assert(testlib.close(fd1))
+  local r2, fd2 = new_ring()
+  assert(fd2 == fd1, ("the second ring got fd %d, the first had %d"):format(fd2, fd1))
+  local rfd2, wfd2 = helper.fifo()
+  local got
+  assert(r2:read(rfd2, 16, 0, function(_, res, data) got = data or res end))
+  assert(r2:submit() == 1)
+  t0 = now()
+  r1:close()
+  assert(now() - t0 < 1, "close took " .. (now() - t0) .. " s")
+  assert(testlib.write(wfd2, "for r2") == 6)
+  helper.run_until(r2, function() return got ~= nil end)
+  assert(got == "for r2", tostring(got))
+  r2:close()
+  assert(ran == 0, "a callback of a closed ring ran")
+  for _, d in ipairs({ rfd, wfd, rfd2, wfd2 }) do assert(testlib.close(d)) end
+  collectgarbage()
+  collectgarbage()
+  assert(helper.fd_count() == baseline, "descriptors leaked")
+end)
+
 -- Case 23: a ring collected with requests in flight. Its __gc cancels and reaps them
 -- (no callback runs), so data that arrives later stays in the socket.
 case("case23_collected_in_flight", function()

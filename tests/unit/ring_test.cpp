@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <chrono>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "helpers.hpp"
@@ -116,6 +117,159 @@ TEST_CASE("teardown: close is idempotent and never closes a reused fd number") {
     CHECK(::fcntl(reused, F_GETFD) >= 0);
     if (reused == old_fd) MESSAGE("fd number was reused and survived the second close");
     ::close(reused);
+}
+
+TEST_CASE("owns_fd: true for the ring, queued or full, of any size; no SQE changes") {
+    Ring ring = make_ring(4);
+    const int maps = map_count();
+    CHECK(ring.owns_fd());
+    queue_nop(ring, 1);
+    CHECK(ring.owns_fd());  // slot 0 is marked: the queued, unpublished SQE
+    queue_nop(ring, 2);
+    queue_nop(ring, 3);
+    queue_nop(ring, 4);
+    // Full.
+    CHECK(ring.owns_fd());
+    CHECK(map_count() == maps);  // the second view is gone again
+    // Each SQE comes back with its own user_data, the marked ones included.
+    REQUIRE(ring.submit_and_wait(4) == 4);
+    Cqe cqes[4];
+    REQUIRE(ring.copy_cqes(cqes, 4) == 4);
+    for (std::uint64_t i = 0; i < 4; ++i) CHECK(cqes[i].user_data == i + 1);
+    // Past a wrap of the SQ, with one SQE queued.
+    for (std::uint64_t i = 0; i < 6; ++i) {
+        queue_nop(ring, 10 + i);
+        CHECK(luring::test::submit_and_reap_one(ring).user_data == 10 + i);
+    }
+    queue_nop(ring, 20);
+    CHECK(ring.owns_fd());
+    CHECK(luring::test::submit_and_reap_one(ring).user_data == 20);
+    ring.close();
+    CHECK_FALSE(ring.owns_fd());
+    // Rings whose SQE array spans several pages, SQPOLL ones too (if permitted).
+    for (std::uint32_t flags : {0U, setup::sqpoll}) {
+        for (std::uint32_t entries : {128U, 256U, 4096U}) {
+            CAPTURE(entries);
+            Params p{};
+            p.flags = flags;
+            Ring big;
+            int ret = big.init(entries, p);
+            if (flags != 0 && (ret == -EPERM || ret == -EINVAL)) break;
+            REQUIRE(ret == 0);
+            CHECK(big.owns_fd());
+            for (std::uint64_t i = 0; i < 100; ++i) queue_nop(big, i);
+            CHECK(big.owns_fd());
+        }
+    }
+}
+
+TEST_CASE("teardown: an fd closed behind the ring's back and reused by a file stays open") {
+    int fds = fd_count();
+    int maps = map_count();
+    {
+        Ring ring = make_ring(4);
+        queue_nop(ring, 1);
+        const int n = ring.fd();
+        REQUIRE(sys::close(n) == 0);
+        int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        REQUIRE(devnull == n);  // the lowest free number
+        CHECK_FALSE(ring.owns_fd());
+        ring.close();
+        CHECK_FALSE(ring.is_open());
+        CHECK(::fcntl(devnull, F_GETFD) >= 0);
+        ::close(devnull);
+    }
+    // A readable regular file: mapping it at the SQE offset would succeed, and reading
+    // past its end would raise SIGBUS. This time the destructor closes.
+    char path[] = "/tmp/luring-owns-fd-XXXXXX";
+    int tmp = ::mkstemp(path);
+    REQUIRE(tmp >= 0);
+    REQUIRE(::write(tmp, "data", 4) == 4);
+    ::close(tmp);
+    int file = -1;
+    {
+        Ring ring = make_ring(4);
+        const int n = ring.fd();
+        REQUIRE(sys::close(n) == 0);
+        file = ::open(path, O_RDONLY | O_CLOEXEC);
+        REQUIRE(file == n);
+        CHECK_FALSE(ring.owns_fd());
+    }
+    char buf[8] = {};
+    CHECK(::pread(file, buf, sizeof(buf), 0) == 4);
+    CHECK(std::string(buf) == "data");
+    ::close(file);
+    ::unlink(path);
+    // Nothing leaked: the rings went with their last mapping.
+    CHECK(fd_count() == fds);
+    CHECK(map_count() == maps);
+}
+
+TEST_CASE("teardown: an fd closed behind the ring's back and reused by another ring") {
+    // Same size (only the markers tell them apart), larger, and smaller: 128 SQEs are
+    // two pages, 4 SQEs one, and 6.x kernels map the second page anyway, without memory
+    // behind it (SIGBUS if read: a's tail is taken past the first page first).
+    const std::uint32_t sizes[][2] = {{4, 4}, {4, 64}, {128, 4}};
+    for (const auto& size : sizes) {
+        CAPTURE(size[0]);
+        CAPTURE(size[1]);
+        int fds = fd_count();
+        Ring a = make_ring(size[0]);
+        for (std::uint64_t i = 0; i < 100; ++i) {
+            queue_nop(a, i);
+            REQUIRE(luring::test::submit_and_reap_one(a).user_data == i);
+        }
+        const int n = a.fd();
+        REQUIRE(sys::close(n) == 0);
+        Ring b = make_ring(size[1]);
+        REQUIRE(b.fd() == n);
+        queue_nop(b, 7);  // queued in b across a's close
+        CHECK_FALSE(a.owns_fd());
+        CHECK(b.owns_fd());
+        a.close();
+        CHECK(b.owns_fd());
+        CHECK(::fcntl(n, F_GETFD) >= 0);
+        CHECK(luring::test::submit_and_reap_one(b).user_data == 7);
+        queue_nop(b, 8);
+        CHECK(luring::test::submit_and_reap_one(b).user_data == 8);
+        b.close();
+        CHECK(fd_count() == fds);
+    }
+}
+
+TEST_CASE("owns_fd: SQPOLL, SQ published in full: views compared (skipped if not permitted)") {
+    // The poller of a disabled ring leaves its SQEs alone, so published ones stay
+    // unconsumed. submit() publishes, then returns the count, or -EBADFD if it had to
+    // wake the poller (the kernel refuses enter on a disabled ring).
+    Params p{};
+    p.flags = setup::sqpoll | setup::r_disabled;
+    Ring ring;
+    int ret = ring.init(4, p);
+    if (ret == -EPERM || ret == -EINVAL) {
+        MESSAGE("skipped: SQPOLL or R_DISABLED not permitted here");
+        return;
+    }
+    REQUIRE(ret == 0);
+    queue_nop(ring, 1);
+    queue_nop(ring, 2);
+    ret = ring.submit();
+    REQUIRE((ret == 2 || ret == -EBADFD));
+    REQUIRE(ring.sq_ready() == 2);
+    CHECK(ring.owns_fd());  // slots 0 and 1 are the poller's: slot 2 is marked
+    queue_nop(ring, 3);
+    queue_nop(ring, 4);
+    ret = ring.submit();
+    REQUIRE((ret == 4 || ret == -EBADFD));  // under SQPOLL: all the kernel has not consumed
+    REQUIRE(ring.sq_ready() == 4);
+    CHECK(ring.owns_fd());  // every slot is the poller's: the views are compared
+    const int n = ring.fd();
+    REQUIRE(sys::close(n) == 0);
+    Ring other = make_ring(4);
+    REQUIRE(other.fd() == n);
+    CHECK_FALSE(ring.owns_fd());
+    ring.close();
+    queue_nop(other, 9);
+    CHECK(luring::test::submit_and_reap_one(other).user_data == 9);
 }
 
 TEST_CASE("move: the moved-from ring is closed, the target works") {
