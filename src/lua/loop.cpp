@@ -3,7 +3,6 @@
 #include <time.h>
 
 #include <cerrno>
-#include <cmath>
 #include <cstring>
 
 #include "module.hpp"
@@ -20,10 +19,11 @@ double now_seconds() {
 
 uring::KernelTimespec to_timespec(double seconds) {
     if (seconds < 0) seconds = 0;
-    double whole = std::floor(seconds);
+    // seconds >= 0: truncating is flooring, and needs no libm (std::floor is a call to
+    // libm's floor in unoptimized builds).
     uring::KernelTimespec ts{};
-    ts.tv_sec = static_cast<std::int64_t>(whole);
-    ts.tv_nsec = static_cast<std::int64_t>((seconds - whole) * 1e9);
+    ts.tv_sec = static_cast<std::int64_t>(seconds);
+    ts.tv_nsec = static_cast<std::int64_t>((seconds - static_cast<double>(ts.tv_sec)) * 1e9);
     if (ts.tv_nsec > 999'999'999) ts.tv_nsec = 999'999'999;
     return ts;
 }

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Argument checks shared by the ops: each raises "bad argument #n to 'name' (...)".
 #include <climits>
-#include <cmath>
 #include <cstring>
 
 #include "module.hpp"
@@ -88,10 +87,10 @@ lua_Integer check_int_range(lua_State* L, int arg, lua_Integer def, lua_Integer 
 uring::KernelTimespec check_seconds(lua_State* L, int arg) {
     double t = luaL_checknumber(L, arg);
     luaL_argcheck(L, t >= 0 && t < 1e15, arg, "seconds must be a number >= 0");
-    double whole = std::floor(t);
+    // t >= 0: truncating is flooring, with no libm call (see to_timespec in loop.cpp).
     uring::KernelTimespec ts{};
-    ts.tv_sec = static_cast<std::int64_t>(whole);
-    ts.tv_nsec = static_cast<std::int64_t>((t - whole) * 1e9);
+    ts.tv_sec = static_cast<std::int64_t>(t);
+    ts.tv_nsec = static_cast<std::int64_t>((t - static_cast<double>(ts.tv_sec)) * 1e9);
     if (ts.tv_nsec > 999'999'999) ts.tv_nsec = 999'999'999;
     return ts;
 }

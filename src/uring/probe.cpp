@@ -192,8 +192,10 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
     return true;
 }
 
+// No substr() here or below: it can throw std::out_of_range, which would make luring.so
+// and luring-probe need libstdc++ (__throw_out_of_range_fmt) in unoptimized builds.
 bool istarts_with(std::string_view s, std::string_view prefix) noexcept {
-    return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+    return s.size() >= prefix.size() && iequals({s.data(), prefix.size()}, prefix);
 }
 
 // A decimal number 0..255 with nothing else around it, or -1.
@@ -369,7 +371,9 @@ OpLabel op_label(unsigned code) noexcept {
 int parse_op(std::string_view text) noexcept {
     if (istarts_with(text, "IORING_OP_")) text.remove_prefix(10);
     int number = parse_small_number(text);
-    if (number < 0 && istarts_with(text, "op_")) number = parse_small_number(text.substr(3));
+    if (number < 0 && istarts_with(text, "op_")) {
+        number = parse_small_number({text.data() + 3, text.size() - 3});
+    }
     if (number >= 0) return number;
     for (const OpInfo& op : kOps) {
         if (iequals(text, op.name)) return op.code;
