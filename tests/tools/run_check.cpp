@@ -4,8 +4,8 @@
 // the shape luring-probe promises. A strict JSON parser lives here so the tests need
 // nothing beyond a C++ compiler (no python3, no jq).
 //
-//   run_check [--exit N[,N...]] [--skip-if-exit N] [--has TEXT]... [--lacks TEXT]...
-//             [--json-valid | --json-available | --json-unavailable CAUSE ERRNO
+//   run_check [--exit N[,N...]] [--skip-if-exit N] [--skip-if-has TEXT] [--has TEXT]...
+//             [--lacks TEXT]... [--json-valid | --json-available | --json-unavailable CAUSE ERRNO
 //              | --json-no-probe | --json-no-query ERRNO] -- cmd args...
 //
 // Exits 0 when every check passes, 1 otherwise (saying which), 77 to skip.
@@ -539,8 +539,8 @@ std::vector<int> parse_list(const char* text) {
 
 void usage() {
     std::fprintf(stderr,
-                 "usage: run_check [--exit N[,N...]] [--skip-if-exit N] [--has TEXT] "
-                 "[--lacks TEXT] [--json-valid | --json-available | --json-unavailable CAUSE "
+                 "usage: run_check [--exit N[,N...]] [--skip-if-exit N] [--skip-if-has TEXT] "
+                 "[--has TEXT] [--lacks TEXT] [--json-valid | --json-available | --json-unavailable CAUSE "
                  "ERRNO | --json-no-probe | --json-no-query ERRNO] -- cmd args...\n");
 }
 
@@ -549,7 +549,7 @@ void usage() {
 int main(int argc, char** argv) {
     std::vector<int> exits{0};
     std::vector<int> skip_exits{kExitSkip};
-    std::vector<std::string> has, lacks;
+    std::vector<std::string> has, lacks, skip_has;
     enum class Mode { none, valid, available, unavailable, no_probe, no_query } mode = Mode::none;
     const char* cause = "";
     int err = 0;
@@ -564,6 +564,8 @@ int main(int argc, char** argv) {
             exits = parse_list(argv[++i]);
         } else if (a == "--skip-if-exit" && more) {
             skip_exits.push_back(std::atoi(argv[++i]));
+        } else if (a == "--skip-if-has" && more) {
+            skip_has.emplace_back(argv[++i]);
         } else if (a == "--has" && more) {
             has.emplace_back(argv[++i]);
         } else if (a == "--lacks" && more) {
@@ -611,6 +613,13 @@ int main(int argc, char** argv) {
                 std::printf("skipped: the command exited %d\n", code);
                 return kExitSkip;
             }
+        }
+    }
+    // What the output says can make a check meaningless here (io_uring unavailable).
+    for (const std::string& text : skip_has) {
+        if (out.find(text) != std::string::npos) {
+            std::printf("skipped: the output says \"%s\"\n", text.c_str());
+            return kExitSkip;
         }
     }
     check(expected, "exit status " + std::to_string(code) + " is one of those expected");

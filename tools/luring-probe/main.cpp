@@ -2,7 +2,9 @@
 // luring-probe: what io_uring the running kernel offers, and in plain words why not when
 // it offers nothing. Links only the core (src/uring); no liburing.
 //
-// Exit status: 0 io_uring works, 2 io_uring unavailable, 1 error or usage.
+// Exit status: 0 io_uring works (with --check: every OP is supported), 1 error or usage
+// (with --check: also an unknown OP name), 2 io_uring unavailable, 3 with --check: an OP
+// is not supported by this kernel.
 #include <cerrno>
 #include <csignal>
 #include <cstdint>
@@ -24,8 +26,18 @@ using namespace luring::uring;
 constexpr int kExitOk = 0;
 constexpr int kExitError = 1;
 constexpr int kExitUnavailable = 2;
+constexpr int kExitNotSupported = 3;
 
 constexpr std::size_t kMaxChecks = 256;
+
+// The first n characters of s (all of s if shorter). Instead of substr(), which can
+// throw std::out_of_range and so needs libstdc++ in unoptimized builds.
+std::string_view head(std::string_view s, std::size_t n) {
+    return {s.data(), n < s.size() ? n : s.size()};
+}
+
+// Where --check sends a user who typed a name we do not know.
+constexpr const char* kNamesHint = "run luring-probe without arguments for the names";
 
 void print_usage(std::FILE* out) {
     std::fputs(
@@ -35,14 +47,21 @@ void print_usage(std::FILE* out) {
         "feature bits, supported opcodes, which setup flags the kernel accepts, the\n"
         "IORING_REGISTER_QUERY answer (6.18+) and the largest ring size.\n"
         "\n"
-        "  --json              print the report as one JSON object\n"
-        "  --check OP[,OP...]  only check that these opcodes are supported (names as in\n"
-        "                      the report: read, IORING_OP_READ, 22 or op_22)\n"
+        "  --json              print the report (or, with --check, the answers) as one\n"
+        "                      JSON object\n"
+        "  --check OP[,OP...]  only check that these opcodes are supported, one line each\n"
+        "                      (names as in the report: read, IORING_OP_READ, 22 or op_22;\n"
+        "                      run luring-probe without arguments for the names)\n"
         "  --help              show this help\n"
         "  --version           show the version\n"
         "\n"
-        "Exit status: 0 io_uring works (and, with --check, every OP is supported),\n"
-        "1 usage error or an OP is not supported, 2 io_uring is unavailable.\n",
+        "Exit status:\n"
+        "  0  io_uring works (and, with --check, every OP is supported)\n"
+        "  1  usage error, such as an unknown OP name (the other names are still checked),\n"
+        "     or an error (output not written; --check without IORING_REGISTER_PROBE,\n"
+        "     before Linux 5.6, cannot tell)\n"
+        "  2  io_uring is unavailable (the report says why)\n"
+        "  3  --check: io_uring works, but an OP is not supported by this kernel\n",
         out);
 }
 
@@ -266,7 +285,7 @@ void print_wrapped(const char* label, const char* text) {
     std::string_view rest(text);
     while (!rest.empty()) {
         const std::size_t space = rest.find(' ');
-        const std::string_view word = rest.substr(0, space);
+        const std::string_view word = head(rest, space);
         const int len = static_cast<int>(word.size());
         if (!first && column + 1 + len > kWidth) {
             column = std::printf("\n%*s", kIndent, "") - 1;
@@ -442,33 +461,35 @@ void print_text(const ProbeReport& r) {
 
 // ---- --check ------------------------------------------------------------------------------
 
-struct CheckList {
-    int codes[kMaxChecks];
-    std::size_t count = 0;
+// One name of --check as typed, and its opcode (-1: not a name we know).
+struct Check {
+    std::string_view text;
+    int code;
 };
 
-// Adds the comma-separated opcodes of `arg`. Returns false (after saying why) on an
-// unknown name or too many.
+struct CheckList {
+    Check items[kMaxChecks];
+    std::size_t count = 0;
+    std::size_t unknown = 0;
+};
+
+// Adds the comma-separated opcodes of `arg`, known or not (unknown names are answered
+// with the others). Returns false (after saying why) on an empty list or too many.
 bool add_checks(const char* arg, CheckList& list) {
     std::string_view rest(arg);
     bool any = false;
     while (true) {
         const std::size_t comma = rest.find(',');
-        const std::string_view name = rest.substr(0, comma);
+        const std::string_view name = head(rest, comma);
         if (!name.empty()) {
-            const int code = parse_op(name);
-            if (code < 0) {
-                std::fprintf(stderr,
-                             "luring-probe: unknown opcode '%.*s' (see luring-probe "
-                             "for the names)\n",
-                             static_cast<int>(name.size()), name.data());
-                return false;
-            }
             if (list.count == kMaxChecks) {
-                std::fprintf(stderr, "luring-probe: too many opcodes for --check\n");
+                std::fprintf(stderr, "luring-probe: too many opcodes for --check (at most %zu)\n",
+                             kMaxChecks);
                 return false;
             }
-            list.codes[list.count++] = code;
+            const int code = parse_op(name);
+            list.items[list.count++] = {name, code < 0 ? -1 : code};
+            if (code < 0) ++list.unknown;
             any = true;
         }
         if (comma == std::string_view::npos) break;
@@ -478,38 +499,132 @@ bool add_checks(const char* arg, CheckList& list) {
     return any;
 }
 
-int run_check(const CheckList& list) {
+enum class Answer { unknown_name, supported, not_supported, cannot_tell };
+
+Answer answer(const ProbeReport& r, const Check& c) {
+    if (c.code < 0) return Answer::unknown_name;
+    if (!r.available || !r.probe_ok) return Answer::cannot_tell;
+    const auto code = static_cast<unsigned>(c.code);
+    return code <= r.ops.last_op && r.ops.supported[code] ? Answer::supported
+                                                          : Answer::not_supported;
+}
+
+// 1 if a name is unknown (the command is wrong, whatever the kernel), else 2 without
+// io_uring, 1 if the kernel cannot tell, 3 if an opcode is not supported, 0 otherwise.
+int check_status(const ProbeReport& r, const CheckList& list) {
+    if (list.unknown != 0) return kExitError;
+    if (!r.available) return kExitUnavailable;
+    if (!r.probe_ok) return kExitError;
+    for (std::size_t i = 0; i < list.count; ++i) {
+        if (answer(r, list.items[i]) != Answer::supported) return kExitNotSupported;
+    }
+    return kExitOk;
+}
+
+void print_check_text(const ProbeReport& r, const CheckList& list) {
+    if (!r.available) {
+        std::printf("io_uring unavailable: %s (%s): %s\n", std::strerror(-r.setup_error),
+                    or_unknown(errno_name(-r.setup_error)), r.diagnosis.reason);
+    } else if (!r.probe_ok) {
+        std::printf("cannot tell: this kernel has no IORING_REGISTER_PROBE (it arrived in 5.6)\n");
+    }
+    for (std::size_t i = 0; i < list.count; ++i) {
+        const Check& c = list.items[i];
+        const Answer a = answer(r, c);
+        if (a == Answer::unknown_name) {
+            std::printf("%.*s: UNKNOWN opcode name (%s)\n", static_cast<int>(c.text.size()),
+                        c.text.data(), kNamesHint);
+            continue;
+        }
+        const auto code = static_cast<unsigned>(c.code);
+        const OpInfo* info = find_op(code);
+        if (a == Answer::supported) {
+            std::printf("%s: supported\n", op_label(code).text);
+        } else if (a == Answer::not_supported && info != nullptr) {
+            std::printf("%s: NOT supported (added in Linux %s)\n", op_label(code).text,
+                        info->since);
+        } else if (a == Answer::not_supported) {
+            std::printf("%s: NOT supported\n", op_label(code).text);
+        }
+        // cannot_tell: the line above said why, for every name at once.
+    }
+}
+
+// {"tool", "version", "kernel", "available", "error"... as in the report, "probe",
+//  "check": [{"arg", "name", "code", "since", "known", "supported"}], "exit"}.
+// supported is null where it cannot be told (unknown name, no io_uring, no probe).
+void print_check_json(const ProbeReport& r, const CheckList& list, int status) {
+    Json j(stdout);
+    j.begin_object();
+    j.field("tool", "luring-probe");
+    j.field("version", LURING_VERSION);
+    j.field("kernel", r.host.kernel);
+    j.field("available", r.available);
+    if (r.available) {
+        j.field_null("error");
+        j.field_null("errno");
+        j.field_null("errno_name");
+        j.field_null("cause");
+        j.field_null("reason");
+        j.field_null("fix");
+    } else {
+        j.field("error", std::strerror(-r.setup_error));
+        j.field_int("errno", -r.setup_error);
+        j.field("errno_name", errno_name(-r.setup_error));
+        j.field("cause", cause_name(r.diagnosis.cause));
+        j.field("reason", r.diagnosis.reason);
+        j.field("fix", r.diagnosis.fix);
+    }
+    j.key("probe");
+    j.begin_object();
+    j.field("supported", r.available && r.probe_ok);
+    json_errno(j, "errno", r.available ? r.probe_error : 0);
+    j.end_object();
+    j.key("check");
+    j.begin_array();
+    for (std::size_t i = 0; i < list.count; ++i) {
+        const Check& c = list.items[i];
+        const Answer a = answer(r, c);
+        char arg[128];
+        std::snprintf(arg, sizeof arg, "%.*s", static_cast<int>(c.text.size()), c.text.data());
+        j.begin_object();
+        j.field("arg", arg);
+        if (a == Answer::unknown_name) {
+            j.field_null("name");
+            j.field_null("code");
+            j.field_null("since");
+            j.field("known", false);
+        } else {
+            const auto code = static_cast<unsigned>(c.code);
+            const OpInfo* info = find_op(code);
+            j.field("name", op_label(code).text);
+            j.field_int("code", code);
+            j.field("since", info != nullptr ? info->since : nullptr);
+            j.field("known", true);
+        }
+        if (a == Answer::supported || a == Answer::not_supported) {
+            j.field("supported", a == Answer::supported);
+        } else {
+            j.field_null("supported");
+        }
+        j.end_object();
+    }
+    j.end_array();
+    j.field_int("exit", status);
+    j.end_object();
+    std::fputc('\n', stdout);
+}
+
+int run_check(const CheckList& list, bool json) {
     ProbeOptions options;
     options.setup_flags = false;
     options.query = false;
     options.max_entries = false;
     ProbeReport report;
     gather_report(report, options);
-    if (!report.available) {
-        std::printf("io_uring unavailable: %s (%s): %s\n", std::strerror(-report.setup_error),
-                    or_unknown(errno_name(-report.setup_error)), report.diagnosis.reason);
-        return kExitUnavailable;
-    }
-    if (!report.probe_ok) {
-        std::printf("cannot tell: this kernel has no IORING_REGISTER_PROBE (it arrived in 5.6)\n");
-        return kExitError;
-    }
-    bool all = true;
-    for (std::size_t i = 0; i < list.count; ++i) {
-        const auto code = static_cast<unsigned>(list.codes[i]);
-        const bool ok = code <= report.ops.last_op && report.ops.supported[code];
-        const OpInfo* info = find_op(code);
-        if (ok) {
-            std::printf("%s: supported\n", op_label(code).text);
-        } else if (info != nullptr) {
-            std::printf("%s: NOT supported (added in Linux %s)\n", op_label(code).text,
-                        info->since);
-        } else {
-            std::printf("%s: NOT supported\n", op_label(code).text);
-        }
-        all = all && ok;
-    }
-    return all ? kExitOk : kExitError;
+    const int status = check_status(report, list);
+    json ? print_check_json(report, list, status) : print_check_text(report, list);
+    return status;
 }
 
 // Output that could not be written is an error, not a silent success.
@@ -546,7 +661,7 @@ int main(int argc, char** argv) {
             }
             if (!add_checks(argv[++i], checks)) return kExitError;
             checking = true;
-        } else if (arg.substr(0, 8) == "--check=") {
+        } else if (head(arg, 8) == "--check=") {
             if (!add_checks(argv[i] + 8, checks)) return kExitError;
             checking = true;
         } else {
@@ -555,11 +670,7 @@ int main(int argc, char** argv) {
             return kExitError;
         }
     }
-    if (checking && json) {
-        std::fprintf(stderr, "luring-probe: --check and --json cannot be combined\n");
-        return kExitError;
-    }
-    if (checking) return finish(run_check(checks));
+    if (checking) return finish(run_check(checks, json));
 
     ProbeReport report;
     gather_report(report);
