@@ -183,9 +183,21 @@ case("connection_refused", function()
     local ok, err2 = m:connect("127.0.0.1", port)
     assert(ok == nil and err2 == "connection refused", tostring(err2))
     m:close()
-    -- Names that are not resolvable come back as LuaSocket's words, not raised.
-    local bad, err3 = async.connect("no-such-host.invalid", 80)
-    assert(bad == nil and type(err3) == "string", tostring(err3))
+    -- Names that are not resolvable, and literals that are no address, come back as
+    -- LuaSocket's words, not raised (README: luring has no DNS client).
+    for _, host in ipairs({ "no-such-host.invalid", "999.1.1.1", "256.0.0.1", "::zz", "1.2.3",
+                            "" }) do
+      local t0 = now()
+      local bad, err3 = async.connect(host, port)
+      assert(bad == nil and err3 == "host not found", host .. ": " .. tostring(err3))
+      assert(now() - t0 < 0.5, "a name lookup blocked")
+      local mb = async.tcp()
+      local okb, errb = mb:bind(host, 0)
+      assert(okb == nil and errb == "host not found", host .. ": " .. tostring(errb))
+      mb:close()
+    end
+    local nl, errl = async.listen("999.1.1.1", 0)
+    assert(nl == nil and errl == "host not found", tostring(errl))
   end)
 end)
 
@@ -854,6 +866,18 @@ case("luasocket_http", function()
     stop = true
     ticker:join()
     assert(ticks > 0)
+    srv:join()
+    -- create = async.tcp itself, as the README has it.
+    srv = async.spawn(function()
+      local c = assert(server:accept())
+      repeat local line = c:receive() until line == ""
+      c:send("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
+      c:close()
+    end)
+    local ok2 = {}
+    r, code = http.request { url = "http://127.0.0.1:" .. port .. "/", create = async.tcp,
+                             sink = ltn12.sink.table(ok2) }
+    assert(r == 1 and code == 200 and table.concat(ok2) == "ok", tostring(code))
     srv:join()
     server:close()
     -- A refused connection comes back as LuaSocket reports it.

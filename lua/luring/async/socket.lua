@@ -337,10 +337,23 @@ function Socket:settimeout(t, mode)
   return 1
 end
 
+-- Starts connect or bind (`op`) to host, port. A host that looked like an address but
+-- is none ("999.1.1.1", "::zz") is LuaSocket's "host not found", not an argument error.
+local function start_addr(op, fd, host, port, cb)
+  local ok, h = pcall(start, op, fd, host, port, cb)
+  if ok then return h end
+  if type(h) == "string" and (find(h, "not an IPv4 address", 1, true) or
+                              find(h, "not an IPv6 address", 1, true)) then
+    return nil, "host not found"
+  end
+  error(h, 0)
+end
+
 local function connect_fd(self, task, family, host, port, deadline)
   local ok, err = ensure_fd(self, task, family)
   if not ok then return nil, err end
-  local h = start(core.ring().connect, self.fd, host, port, task.cb)
+  local h, herr = start_addr(luring.connect, self.fd, host, port, task.cb)
+  if not h then return nil, herr end
   local res = wait_on(self, task, h, deadline)
   if res == nil then return nil, "timeout" end
   if self.closed then return nil, "closed" end
@@ -376,7 +389,8 @@ function Socket:bind(host, port)
   end
   local ok, err = ensure_fd(self, task, family)
   if not ok then return nil, err end
-  local h = start(core.ring().bind, self.fd, addr, port, task.cb)
+  local h, herr = start_addr(luring.bind, self.fd, addr, port, task.cb)
+  if not h then return nil, herr end
   local res = wait_on(self, task, h)
   if res < 0 then return nil, message(res) end
   return 1
