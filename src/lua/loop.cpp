@@ -109,6 +109,35 @@ int ring_run(lua_State* L) {
     return 1;
 }
 
+// ring:run_once([timeout]) -> completions handled, requests still in flight.
+// One round of an event loop in one call: submits, waits for a completion (at most
+// `timeout` seconds; with no timeout never for one that cannot come), runs the
+// callbacks. With a timeout it sleeps even when nothing is in flight, so a loop can wait
+// for its own next deadline.
+int ring_run_once(lua_State* L) {
+    LuaRing* r = check_ring(L, 1);
+    double timeout = check_timeout(L, 2);
+    if (r->pending_count == 0 && r->ring.cq_ready() == 0) {
+        int ret;
+        if (timeout < 0) {
+            ret = submit_and_wait_for(r, 1, -1);
+        } else {
+            if (r->ring.sq_ready() > 0) r->ring.submit();
+            ret = r->ring.wait_cqes(1, to_timespec(timeout));
+        }
+        if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
+            return luaL_error(L, "run_once: %s", std::strerror(-ret));
+        }
+    }
+    lua_settop(L, 1);
+    lua_pushcfunction(L, do_cqes);
+    lua_pushvalue(L, 1);
+    lua_call(L, 1, 1);
+    r = to_ring(L, 1);
+    lua_pushinteger(L, r->closed ? 0 : r->requests.in_flight());
+    return 2;
+}
+
 // ring:in_flight() -> requests queued or in the kernel whose final completion has not
 // been handled yet.
 int ring_in_flight(lua_State* L) {

@@ -124,6 +124,7 @@ const luaL_Reg kRingFunctions[] = {
     {"wait", ring_wait},
     {"run", ring_run},
     {"in_flight", ring_in_flight},
+    {"run_once", ring_run_once},
     {nullptr, nullptr},
 };
 

@@ -146,6 +146,7 @@ int cqe_seen(lua_State* L);
 int ring_wait(lua_State* L);
 int ring_run(lua_State* L);
 int ring_in_flight(lua_State* L);
+int ring_run_once(lua_State* L);
 int probe(lua_State* L);
 int test_gc_on_push(lua_State* L);
 int ring_gc(lua_State* L);

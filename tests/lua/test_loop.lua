@@ -289,4 +289,37 @@ case("now", function()
   ring:close()
 end)
 
+-- ---- run_once ----------------------------------------------------------------------
+
+-- One round: submit, wait for one completion (or the timeout), run the callbacks.
+case("run_once", function()
+  local ring = luring.queue_init(8, 0)
+  local ran = 0
+  assert(ring:nop(function() ran = ran + 1 end))
+  assert(ring:nop(function() ran = ran + 1 end))
+  local handled, left = ring:run_once()
+  assert(handled == 2 and left == 0 and ran == 2, handled)
+  -- Nothing in flight, no timeout: returns at once (it would wait forever).
+  local t0 = now()
+  handled, left = ring:run_once()
+  assert(handled == 0 and left == 0 and now() - t0 < LATE)
+  -- Nothing in flight, a timeout: it sleeps that long (a loop's own deadline).
+  t0 = now()
+  handled, left = ring:run_once(0.1)
+  local took = now() - t0
+  assert(handled == 0 and left == 0 and took >= 0.1 and took < 0.1 + LATE, took)
+  -- A request that does not complete: the timeout, then it is still in flight.
+  local done = pending_recv(ring)
+  t0 = now()
+  handled, left = ring:run_once(0.1)
+  took = now() - t0
+  assert(handled == 0 and left == 1 and took >= 0.1 and took < 0.1 + LATE, took)
+  done()
+  -- A callback's error is raised, as from do_cqes.
+  assert(ring:nop(function() error("boom") end))
+  helper.raises("boom", ring.run_once, ring)
+  helper.raises("timeout must be a number of seconds >= 0", ring.run_once, ring, -1)
+  ring:close()
+end)
+
 helper.run_cases(cases)
