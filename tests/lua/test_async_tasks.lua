@@ -723,12 +723,11 @@ end)
 
 case("timer_heap", function()
   -- Deadlines of queue waits, joins and scopes live in one heap: 1500 waits with random
-  -- deadlines, a third of them ended early (removed from the middle of the heap), wake
-  -- in deadline order and never before their deadline.
+  -- deadlines, a fifth of them ended early (removed from the middle of the heap), wake
+  -- never before their deadline, and the queue and join waits in deadline order (their
+  -- deadline read back from the heap's record, task.wait_timer.at, so that a pause of
+  -- this process between now() here and there cannot blur it).
   math.randomseed(1234)
-  -- No collection steps: one between a task's t0 and its wait would move its real
-  -- deadline past the one recorded here.
-  collectgarbage("stop")
   async.run(function()
     local woke = {}
     local tasks = {}
@@ -738,23 +737,27 @@ case("timer_heap", function()
       local wait = math.random() * 0.2
       local kind = k % 3
       tasks[k] = async.spawn(function()
+        local me = tasks[k]
         local t0 = now()
-        local deadline = t0 + wait
         if kind == 0 then
           local v = q:get(wait)
           if v then return "early" end
         elseif kind == 1 then
-          local r = async.timeout(wait, function() return q:get() end)
-          if r then return "early" end
-        else
           local blocker = async.spawn(function() return q:get() end)
           local ok = blocker:join(wait)
           if ok then return "early" end
           blocker:cancel()
+        else
+          local r = async.timeout(wait, function() return q:get() end)
+          if r then return "early" end
         end
         local t = now()
-        assert(t >= deadline - 1e-6, ("woke %.6f s early"):format(deadline - t))
-        woke[#woke + 1] = deadline
+        assert(t >= t0 + wait - 1e-6, ("woke %.6f s early"):format(t0 + wait - t))
+        if kind ~= 2 then
+          local at = me.wait_timer.at
+          assert(t >= at and at >= t0 + wait - 1e-6)
+          woke[#woke + 1] = at
+        end
         return "timeout"
       end)
       if k % 5 == 0 then early[#early + 1] = q end
@@ -767,13 +770,12 @@ case("timer_heap", function()
       assert(ok, how)
       if how == "timeout" then timeouts = timeouts + 1 end
     end
-    assert(timeouts == #woke and timeouts > 1000, timeouts)
+    assert(timeouts > 1000 and #woke > 700, timeouts)
     for k = 2, #woke do
-      assert(woke[k] >= woke[k - 1] - 0.0005, ("woken out of order at %d: %.6f after %.6f")
+      assert(woke[k] >= woke[k - 1], ("woken out of order at %d: %.6f after %.6f")
         :format(k, woke[k], woke[k - 1]))
     end
   end)
-  collectgarbage("restart")
 end)
 
 -- ---- queue ------------------------------------------------------------------------------
