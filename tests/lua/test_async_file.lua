@@ -206,6 +206,29 @@ case("big_file", function()
   compare(lines, { C("lines", "L") }, "r", "10 MB lines(L)")
 end)
 
+case("long_lines", function()
+  -- A 20 MB line costs about what it costs io: read-ahead blocks are set aside as they
+  -- come, not joined into one growing string for each (that took seconds). CPU time,
+  -- so that a loaded machine does not make it fail.
+  local path = helper.tmpname()
+  write_file(path, string.rep("x", 20 << 20) .. "\n" .. string.rep("y", 5 << 20))
+  local c0 = os.clock()
+  local f = assert(io.open(path))
+  local want1, want2 = f:read("l", "L")
+  f:close()
+  local io_cpu = os.clock() - c0
+  async.run(function()
+    c0 = os.clock()
+    local g = assert(async.open(path))
+    local got1, got2 = g:read("l", "L")
+    g:close()
+    local cpu = os.clock() - c0
+    assert(got1 == want1 and got2 == want2)
+    assert(cpu < 5 * io_cpu + 0.2, ("read a 20 MB line in %.3f s of CPU (io: %.3f s)")
+      :format(cpu, io_cpu))
+  end)
+end)
+
 -- ---- seek, write, modes -------------------------------------------------------------
 
 case("seek", function()
@@ -527,6 +550,40 @@ case("open_errors", function()
   end)
   os.remove(ro)
   os.remove(dir)
+end)
+
+case("fifo", function()
+  -- Opening a FIFO waits for the other end: only the opening task waits (OPENAT runs in
+  -- a kernel worker); the others go on. Lines then stream through it.
+  local path = helper.tmpname()
+  os.remove(path)
+  assert(os.execute("mkfifo " .. path))
+  async.run(function()
+    local ticks, stop = 0, false
+    local ticker = async.spawn(function()
+      while not stop do ticks = ticks + 1; async.sleep(0.001) end
+    end)
+    local reader = async.spawn(function()
+      local f = assert(async.open(path, "r"))
+      local lines = {}
+      for line in f:lines() do lines[#lines + 1] = line end
+      f:close()
+      return table.concat(lines, ",")
+    end)
+    async.sleep(0.05)
+    assert(reader:status() == "running" and ticks >= 5, ticks)
+    local w = assert(async.open(path, "w"))
+    for k = 1, 5 do
+      assert(w:write("line ", k, "\n"))
+      async.sleep(0.005)
+    end
+    w:close()
+    local ok, lines = reader:join(2)
+    assert(ok and lines == "line 1,line 2,line 3,line 4,line 5", tostring(lines))
+    stop = true
+    ticker:join()
+  end)
+  os.remove(path)
 end)
 
 -- ---- close, __close, __gc -----------------------------------------------------------

@@ -320,6 +320,45 @@ case("receive_buffered", function()
   luring.recv = real_recv
 end)
 
+case("long_receives", function()
+  -- 20 MB through receive(n) and one 20 MB line through receive("*l"): the chunks are
+  -- collected, not joined into one growing string for each (that was quadratic). CPU
+  -- time, so that a loaded machine does not make it fail.
+  async.run(function()
+    local client, peer = pair()
+    local big = string.rep("x", 20 << 20)
+    local writer = async.spawn(function()
+      client:send(big)
+      client:send(big .. "\r\n")
+      client:send("tail")
+      client:close()
+    end)
+    local c0 = os.clock()
+    assert(peer:receive(#big) == big)
+    local line = peer:receive("*l")
+    assert(line == big)
+    local data, err, partial = peer:receive(10)
+    assert(data == nil and err == "closed" and partial == "tail")
+    local cpu = os.clock() - c0
+    assert(cpu < 0.8, ("40 MB received in %.3f s of CPU"):format(cpu))
+    writer:join()
+    peer:close()
+    -- A line and a count that span many chunks, with a prefix, and their partials.
+    client, peer = pair()
+    writer = async.spawn(function()
+      for _ = 1, 100 do client:send(string.rep("a", 1000)); async.sleep(0) end
+      client:send("\n")
+      for _ = 1, 50 do client:send(string.rep("b", 1000)); async.sleep(0) end
+      client:close()
+    end)
+    assert(peer:receive("*l", "p:") == "p:" .. string.rep("a", 100000))
+    data, err, partial = peer:receive(60000, "q:")
+    assert(data == nil and err == "closed" and partial == "q:" .. string.rep("b", 50000))
+    writer:join()
+    peer:close()
+  end)
+end)
+
 -- ---- send ----------------------------------------------------------------------------
 
 case("send_ranges", function()

@@ -108,20 +108,26 @@ local function take(self, n)
 end
 
 local function read_line(self, task, keep_nl)
+  local parts = nil  -- the start of a line longer than what was buffered
   while true do
     local i = self.pos - self.boff + 1
     local j = avail(self) > 0 and find(self.buf, "\n", i, true)
     if j then
       local line = sub(self.buf, i, keep_nl and j or j - 1)
       self.pos = self.pos + (j - i + 1)
+      if parts then
+        parts[#parts + 1] = line
+        return concat(parts)
+      end
       return line
     end
-    local ok, err = fill(self, task)
-    if ok == nil then return nil, err end
-    if not ok then
-      if avail(self) == 0 then return nil end
-      return take(self, avail(self))
+    if avail(self) > 0 then  -- set aside: each new block is searched once
+      parts = parts or {}
+      parts[#parts + 1] = take(self, avail(self))
     end
+    local ok, err = fill(self, task, parts and READ_ALL or nil)
+    if ok == nil then return nil, err end
+    if not ok then return parts and concat(parts) or nil end
   end
 end
 

@@ -225,9 +225,25 @@ function Socket:receive(pattern, prefix)
       end
       return prefix
     end
-    while #self.buf - self.pos + 1 < want do
-      local err = fill(self, task, deadline)
+    if #self.buf - self.pos + 1 < want then
+      local err = fill(self, task, deadline)  -- usually one recv brings it all
       if err then return nil, err, prefix .. take_all(self) end
+      if #self.buf - self.pos + 1 < want then
+        -- Many chunks: collect them (growing one string would copy it for each).
+        local parts, got = { prefix }, 0
+        while true do
+          local have = #self.buf - self.pos + 1
+          if got + have >= want then break end
+          parts[#parts + 1] = take_all(self)
+          got = got + have
+          err = fill(self, task, deadline)
+          if err then return nil, err, concat(parts) end
+        end
+        local p, need = self.pos, want - got
+        parts[#parts + 1] = sub(self.buf, p, p + need - 1)
+        self.pos = p + need
+        return concat(parts)
+      end
     end
     local p, buf = self.pos, self.buf
     if p == 1 and #buf == want then  -- exactly what was asked for: no copy
@@ -237,15 +253,25 @@ function Socket:receive(pattern, prefix)
     self.pos = p + want
     return prefix .. sub(buf, p, p + want - 1)
   elseif pattern == "*l" or pattern == "l" then
+    local parts = nil  -- the start of a line longer than what was buffered
     while true do
-      local i = find(self.buf, "\n", self.pos, true)
+      local buf, pos = self.buf, self.pos
+      local i = find(buf, "\n", pos, true)
       if i then
-        local line = sub(self.buf, self.pos, i - 1)
+        local line = sub(buf, pos, i - 1)
         self.pos = i + 1
+        if parts then
+          parts[#parts + 1] = line
+          line = concat(parts)
+        end
         return prefix .. strip_cr(line)
       end
+      if pos <= #buf then  -- set aside: each new chunk is searched once
+        parts = parts or {}
+        parts[#parts + 1] = take_all(self)
+      end
       local err = fill(self, task, deadline)
-      if err then return nil, err, prefix .. strip_cr(take_all(self)) end
+      if err then return nil, err, prefix .. strip_cr(parts and concat(parts) or "") end
     end
   elseif pattern == "*a" or pattern == "a" then
     local first = take_all(self)
