@@ -578,6 +578,52 @@ case("close_while_pending", function()
   end)
 end)
 
+case("close_then_reuse", function()
+  -- A receive queued in this round (its SQE not yet submitted), then the socket closed
+  -- and its descriptor number reused at once by a socket made elsewhere: the receive
+  -- must not reach the new socket (it would take its data). With and without SQPOLL.
+  local base = helper.fd_count()
+  for _, options in ipairs({ {}, { flags = luring.setup.SQPOLL } }) do
+    async.run(options, function()
+      for _ = 1, 20 do
+        local client, peer = pair()
+        local old = peer:getfd()
+        local receiver = async.spawn(function() return peer:receive() end)
+        local a, b
+        local spare = {}
+        async.spawn(function()
+          peer:close()
+          -- Socket pairs until one end has the closed socket's number (lower free ones go
+          -- first): that end is `a`. (If close left the number taken, `a` is another one.)
+          for k = 1, 10 do
+            local x, y = testlib.socketpair()
+            if y == old then x, y = y, x end
+            if x == old or k == 10 then
+              a, b = x, y
+              break
+            end
+            spare[#spare + 1] = x
+            spare[#spare + 1] = y
+          end
+          testlib.write(b, "for the new socket\n")
+        end)
+        local ok, data, err = receiver:join(1)
+        assert(ok and data == nil and err == "closed", tostring(data) .. " " .. tostring(err))
+        local w = async.wrap(a)
+        w:settimeout(0.5)
+        local got, gerr = w:receive()
+        assert(got == "for the new socket",
+               "the new socket's data went to the closed one's receive (" .. tostring(gerr) .. ")")
+        w:close()
+        testlib.close(b)
+        for _, fd in ipairs(spare) do testlib.close(fd) end
+        client:close()
+      end
+    end)
+    assert(helper.fd_count() == base, "descriptors left open")
+  end
+end)
+
 case("close_and_gc", function()
   local base = helper.fd_count()
   async.run(function()

@@ -460,6 +460,7 @@ function core.run(options, fn, ...)
     ring = ring, ready = {}, ready_head = 1, ready_tail = 1, alive = 0, timers = {},
     on_error = options.on_error, objects = setmetatable({}, { __mode = "k" }),
     tasks = {},  -- the tasks that have not ended
+    sqpoll = flags ~= nil and (flags & luring.setup.SQPOLL) ~= 0,
   }
   loop = L
   local main = new_task(fn, ...)

@@ -467,20 +467,35 @@ function Socket:shutdown(how)
 end
 
 -- sock:close(): idempotent. A request pending on the socket in another task is
--- cancelled in the kernel; that task's call returns nil, "closed".
+-- cancelled in the kernel; that task's call returns nil, "closed". Such a request may
+-- still be only queued: it is submitted before the descriptor is closed, or its number,
+-- reused at once by a socket made elsewhere, would be what the kernel reads it as (the
+-- request would take that socket's data). Under SQPOLL the poller reads the SQ when it
+-- likes, so the ring closes the descriptor itself, behind the request (IORING_OP_CLOSE).
 function Socket:close()
   if self.closed then return 1 end
   self.closed = true
-  if core.loop() then
+  local loop = core.loop()
+  local fd = self.fd
+  if loop and (self.p1 or self.p2 or self.pset) then
     local cancel = core.cancel_request
     if self.p1 then cancel(self.p1) end
     if self.p2 then cancel(self.p2) end
     if self.pset then
       for h in pairs(self.pset) do cancel(h) end
     end
+    if fd then
+      if loop.sqpoll then
+        core.start(luring.close_fd, fd, nil)
+      else
+        loop.ring:submit()
+        luring.close_fd_now(fd)
+      end
+      fd = nil
+    end
   end
   self.p1, self.p2, self.pset = nil, nil, nil
-  if self.fd then luring.close_fd_now(self.fd) end
+  if fd then luring.close_fd_now(fd) end
   core.untrack(self)
   return 1
 end
