@@ -586,6 +586,50 @@ case("fifo", function()
   os.remove(path)
 end)
 
+case("close_then_reuse", function()
+  -- A write queued in this round (its SQE not yet submitted), then the file closed by
+  -- another task and its descriptor number reused at once by a file opened elsewhere:
+  -- the write must reach the file it was made for, never the new one. With and without
+  -- SQPOLL.
+  local luring = require "luring"
+  for _, options in ipairs({ {}, { flags = luring.setup.SQPOLL } }) do
+    local base = helper.fd_count()
+    async.run(options, function()
+      for _ = 1, 10 do
+        local mine, other = helper.tmpname(), helper.tmpname()
+        local f = assert(async.open(mine, "w+"))
+        local old = f:getfd()
+        local writer = async.spawn(function() return f:write_at("meant for mine", 0) end)
+        local fds = {}
+        async.spawn(function()
+          f:close()
+          for _ = 1, 10 do
+            local fd = luring.open_file(other, "w")
+            fds[#fds + 1] = fd
+            if fd == old then break end
+          end
+        end)
+        local ok, r = writer:join(1)
+        assert(ok and r == f, tostring(r))
+        async.sleep(0.01)
+        for _, fd in ipairs(fds) do luring.close_fd_now(fd) end
+        assert(helper.slurp(other) == "", "the write went to the file that reused the number")
+        assert(helper.slurp(mine) == "meant for mine")
+      end
+      -- A file in a <close> variable of a task being cancelled closes too.
+      local holder = async.spawn(function()
+        local _ <close> = assert(async.open(helper.tmpname(), "w"))
+        async.sleep(5)
+      end)
+      async.sleep(0.01)
+      holder:cancel()
+      assert(select(2, holder:join()) == async.cancelled)
+      async.sleep(0.01)
+    end)
+    assert(helper.fd_count() == base)
+  end
+end)
+
 -- ---- close, __close, __gc -----------------------------------------------------------
 
 case("close_and_gc", function()

@@ -495,6 +495,16 @@ function core.ring()
   return loop.ring
 end
 
+-- Closes `fd` through the ring (IORING_OP_CLOSE, no callback), behind what is queued:
+-- for SQPOLL rings, whose poller reads the SQ when it likes. Never raises for a
+-- cancelled task (it runs in <close> handlers as a task unwinds).
+function core.close_behind(fd)
+  local ring = loop.ring
+  if ring:close_fd(fd) then return end
+  ring:submit()
+  if not ring:close_fd(fd) then luring.close_fd_now(fd) end
+end
+
 -- The running loop's ring, or nil outside run (objects made there get no ring).
 function core.loop_ring() return loop and loop.ring end
 

@@ -431,10 +431,20 @@ function File:write_at(data, offset)
   return self
 end
 
+-- Another task's read or write of this file may still be only queued: it is submitted
+-- before the descriptor is closed, or the kernel would read its number as whatever
+-- file reused it at once (a write would land there). Under SQPOLL the poller reads the
+-- SQ when it likes, so the ring closes the descriptor itself, behind it (IORING_OP_CLOSE).
 function File:close()
   if self.closed then return nil, "file is already closed" end
   self.closed = true
-  luring.close_fd_now(self.fd)
+  local loop = core.loop()
+  if loop and loop.sqpoll then
+    core.close_behind(self.fd)
+  else
+    if loop then loop.ring:submit() end
+    luring.close_fd_now(self.fd)
+  end
   core.untrack(self)
   return true
 end

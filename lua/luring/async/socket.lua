@@ -486,7 +486,7 @@ function Socket:close()
     end
     if fd then
       if loop.sqpoll then
-        core.start(luring.close_fd, fd, nil)
+        core.close_behind(fd)
       else
         loop.ring:submit()
         luring.close_fd_now(fd)
