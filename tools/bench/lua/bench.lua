@@ -120,6 +120,35 @@ function bench.async_options(o)
   return { entries = o.entries, flags = o.setup_flags ~= 0 and o.setup_flags or nil }
 end
 
+-- The coroutine form of a batch workload: `tasks` tasks of luring.async, each calling
+-- op(file) in a loop on the file `path` opened with `mode`; the meter counts once per
+-- `tasks` operations of a task, as the callback loops count once per batch.
+function bench.run_async(o, tasks, path, mode, op)
+  local async = require "luring.async"
+  local add, result = bench.meter(o)
+  async.run(bench.async_options(o), function()
+    local f = assert(async.open(path, mode))
+    local running = true
+    local workers = {}
+    for i = 1, tasks do
+      workers[i] = async.spawn(function()
+        local done = 0
+        while running do
+          op(f)
+          done = done + 1
+          if done == tasks then
+            done = 0
+            if not add(tasks) then running = false end
+          end
+        end
+      end)
+    end
+    for i = 1, tasks do assert(workers[i]:join()) end
+    f:close()
+  end)
+  return result()
+end
+
 -- require(name), or skip the run when it is not installed.
 function bench.need(name)
   local ok, mod = pcall(require, name)

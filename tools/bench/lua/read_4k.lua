@@ -92,32 +92,12 @@ end
 -- The coroutine form: `batch` tasks of luring.async, each reading with read_at in a
 -- loop (the next offset of the shared sequence each time).
 local function run_async()
-  local async = require "luring.async"
-  local add, result = bench.meter(o)
-  async.run(bench.async_options(o), function()
-    local f = assert(async.open(o.file, "r"))
-    local running = true
-    local tasks = {}
-    for i = 1, batch_size do
-      tasks[i] = async.spawn(function()
-        local done = 0
-        while running do
-          local off = offsets[(next_off & mask) + 1]
-          next_off = next_off + 1
-          local data = f:read_at(BLOCK, off)
-          if not data or #data ~= BLOCK then error("read_at failed") end
-          done = done + 1
-          if done == batch_size then  -- the meter counts once per batch, as above
-            done = 0
-            if not add(batch_size) then running = false end
-          end
-        end
-      end)
-    end
-    for i = 1, batch_size do assert(tasks[i]:join()) end
-    f:close()
+  return bench.run_async(o, batch_size, o.file, "r", function(f)
+    local off = offsets[(next_off & mask) + 1]
+    next_off = next_off + 1
+    local data = f:read_at(BLOCK, off)
+    if not data or #data ~= BLOCK then error("read_at failed") end
   end)
-  return result()
 end
 
 if o.impl == "async" then

@@ -79,29 +79,9 @@ end
 -- The coroutine form: `batch` tasks of luring.async, each writing with write_at in a
 -- loop; the scheduler submits once per round for all of them.
 local function run_async()
-  local async = require "luring.async"
-  local add, result = bench.meter(o)
-  async.run(bench.async_options(o), function()
-    local f = assert(async.open("/dev/null", "w"))
-    local running = true
-    local tasks = {}
-    for i = 1, batch_size do
-      tasks[i] = async.spawn(function()
-        local done = 0
-        while running do
-          if not f:write_at(payload, 0) then error("write_at failed") end
-          done = done + 1
-          if done == batch_size then  -- the meter counts once per batch, as above
-            done = 0
-            if not add(batch_size) then running = false end
-          end
-        end
-      end)
-    end
-    for i = 1, batch_size do assert(tasks[i]:join()) end
-    f:close()
+  return bench.run_async(o, batch_size, "/dev/null", "w", function(f)
+    if not f:write_at(payload, 0) then error("write_at failed") end
   end)
-  return result()
 end
 
 if o.impl == "async" then
