@@ -32,12 +32,6 @@ extern const char kRefsKey;
 // Internal requests (teardown's cancel) carry this user_data, which no slot matches.
 inline constexpr std::uint64_t kInternalUserData = 0xffff'ffffULL;
 
-// The buffer of an accept request: the peer address and its in/out length.
-struct AcceptAddr {
-    sockaddr_storage addr;
-    std::uint32_t len;
-};
-
 // The request whose completion is being turned into callback arguments: if pushing
 // them raises (out of memory), do_cqes ends it (closing a descriptor nobody received).
 struct Completing {

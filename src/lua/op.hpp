@@ -88,6 +88,16 @@ int op_link(lua_State* L);
 
 // ---- Helpers for check() and prep() -----------------------------------------------
 
+// Data the kernel reads (write, send, sendmsg): contents up to kCopyMax bytes are
+// copied into the slot's buffer (a copy of a small string costs less than pinning it
+// and unpinning it at completion); larger ones are pinned, never copied. check_output
+// reads the string at `arg` (adding its copy to a.buf, or pinning it; longer than the
+// kernel's single-transfer maximum is cut to it: res says how much), and output_bytes
+// gives prep() the bytes: the pinned string, or its copy made at `copy`.
+inline constexpr std::size_t kCopyMax = 1024;
+void check_output(lua_State* L, int arg, OpArgs& a);
+const char* output_bytes(const OpArgs& a, char* copy);
+
 // Paths: a string without NUL bytes, at most PATH_MAX. Sets a.str/str_len (or str2) and
 // adds its copy (with the terminating NUL) to a.buf; copy_path() writes it in prep().
 void check_path(lua_State* L, int arg, OpArgs& a, bool second = false);

@@ -95,4 +95,20 @@ uring::KernelTimespec check_seconds(lua_State* L, int arg) {
     return ts;
 }
 
+void check_output(lua_State* L, int arg, OpArgs& a) {
+    a.str = luaL_checklstring(L, arg, &a.str_len);
+    if (a.str_len <= kCopyMax) {
+        a.buf += static_cast<std::uint32_t>(a.str_len);
+    } else {
+        a.pin = arg;
+    }
+    if (a.str_len > static_cast<std::size_t>(kMaxTransfer)) a.str_len = kMaxTransfer;
+}
+
+const char* output_bytes(const OpArgs& a, char* copy) {
+    if (a.pin != 0) return a.str;
+    std::memcpy(copy, a.str, a.str_len);
+    return copy;
+}
+
 }  // namespace luring::lua

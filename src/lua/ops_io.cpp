@@ -16,32 +16,8 @@ namespace luring::lua {
 
 namespace {
 
-// Contents up to this size are copied into the slot's buffer: a copy of a small string
-// costs less than pinning it in the refs table and unpinning it at completion. Larger
-// ones are pinned, never copied.
-constexpr std::size_t kCopyMax = 1024;
-
 // Most iovecs one readv/writev takes (the kernel's UIO_MAXIOV).
 constexpr lua_Integer kMaxIov = 1024;
-
-// The string at `arg` as the bytes of a write or send: copied if small, else pinned.
-// Longer than the kernel's single-transfer maximum is cut to it: res says how much.
-void check_output(lua_State* L, int arg, OpArgs& a) {
-    a.str = luaL_checklstring(L, arg, &a.str_len);
-    if (a.str_len <= kCopyMax) {
-        a.buf = static_cast<std::uint32_t>(a.str_len);
-    } else {
-        a.pin = arg;
-    }
-    if (a.str_len > static_cast<std::size_t>(kMaxTransfer)) a.str_len = kMaxTransfer;
-}
-
-// The bytes to hand the kernel: the slot's copy, or the pinned string.
-const char* output_bytes(const OpArgs& a, char* buf) {
-    if (a.pin != 0) return a.str;
-    std::memcpy(buf, a.str, a.str_len);
-    return buf;
-}
 
 // The callback's data: exactly res bytes (none on failure), never more than asked for.
 int push_input(lua_State* L, std::int32_t res, const Slot& s) {

@@ -77,10 +77,6 @@ int push_multishot_accept(lua_State* L, std::int32_t res, const Slot&) {
 }
 
 
-// Contents up to this size are copied into the slot's buffer, larger ones pinned (as
-// write and send do, ops_io.cpp).
-constexpr std::size_t kCopyMax = 1024;
-
 // ---- Addresses in OpArgs ----------------------------------------------------------------
 // check() parses an address into a sockaddr_storage on its own frame, which is gone by
 // prep(). An IP address is kept as bytes in a.n; a longer one (AF_UNIX) as a Lua string
@@ -219,14 +215,8 @@ struct MsgBuf {
 // flags (there is no second descriptor here).
 void check_sendmsg(lua_State* L, int base, OpArgs& a) {
     a.fd = check_fd(L, base);
-    a.str = luaL_checklstring(L, base + 1, &a.str_len);
     a.buf = sizeof(MsgBuf);
-    if (a.str_len <= kCopyMax) {
-        a.buf += static_cast<std::uint32_t>(a.str_len);
-    } else {
-        a.pin = base + 1;
-    }
-    if (a.str_len > static_cast<std::size_t>(kMaxTransfer)) a.str_len = kMaxTransfer;
+    check_output(L, base + 1, a);
     if (!lua_isnoneornil(L, base + 2)) {
         sockaddr_storage ss;
         socklen_t len = 0;
@@ -237,9 +227,7 @@ void check_sendmsg(lua_State* L, int base, OpArgs& a) {
 }
 void prep_sendmsg(lua_State*, uring::Sqe& sqe, const OpArgs& a, char* buf) {
     auto* m = reinterpret_cast<MsgBuf*>(buf);
-    char* data = buf + sizeof(MsgBuf);
-    if (a.pin == 0) std::memcpy(data, a.str, a.str_len);
-    m->iov.iov_base = a.pin != 0 ? const_cast<char*>(a.str) : data;
+    m->iov.iov_base = const_cast<char*>(output_bytes(a, buf + sizeof(MsgBuf)));
     m->iov.iov_len = a.str_len;
     m->msg = msghdr{};
     m->msg.msg_iov = &m->iov;
