@@ -170,5 +170,25 @@ case("read_lines", function()
   assert(code ~= 0 and out:find("No such file or directory"), out)
 end)
 
+case("probe_report", function()
+  local out, code = run("probe_report.lua")
+  assert(code == 0, out)
+  assert(out:find("^%d+\tnop\ttrue\n") or out:find("^[%w_]+\t"), out)  -- available, or why not
+end)
+
+-- The C++ core's example (examples/core/read_file.cpp), built by meson.
+case("core_read_file", function()
+  local exe = os.getenv("EXAMPLE_READ_FILE")
+  if not exe then helper.skip("EXAMPLE_READ_FILE is not set (run through meson)") end
+  local path = helper.tmpname()
+  local f = assert(io.open(path, "wb"))
+  f:write(("0123456789"):rep(500))
+  f:close()
+  local p = assert(io.popen(helper.shell_quote(exe) .. " " .. helper.shell_quote(path)))
+  local out = p:read("a")
+  assert(p:close())
+  assert(out == ("0123456789"):rep(500):sub(1, 4096), #out)
+end)
+
 helper.run_cases(cases)
 helper.cleanup()

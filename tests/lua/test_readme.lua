@@ -54,29 +54,26 @@ case("constants", function()
   assert(tables >= 13, tables)
 end)
 
--- Every ```lua block in the README is an example program (or the one probe snippet).
+-- Every ```lua and ```cpp block in the README is an example program, and the table of
+-- examples names each one with its length.
 case("code_blocks_are_examples", function()
   local examples = {}
-  local p = assert(io.popen("cd ../../examples && find . -name '*.lua' | sort"))
+  local p = assert(io.popen("cd ../../examples && find . -name '*.lua' -o -name '*.cpp' | sort"))
   for path in p:lines() do
     local name = "examples/" .. path:gsub("^%./", "")
     examples[#examples + 1] = { name = name, text = helper.slurp("../../" .. name) }
   end
   p:close()
-  local blocks, matched = 0, 0
-  for block in readme:gmatch("```lua\n(.-)```") do
-    blocks = blocks + 1
-    for _, e in ipairs(examples) do
-      if e.text == block then matched = matched + 1 end
-    end
-    if not block:find("luring.probe()", 1, true) then
+  local blocks = 0
+  for lang, block in readme:gmatch("```(%a+)\n(.-)```") do
+    if lang == "lua" or lang == "cpp" then
+      blocks = blocks + 1
       local found = false
       for _, e in ipairs(examples) do found = found or e.text == block end
       assert(found, "a README code block is not an example file:\n" .. block)
     end
   end
-  assert(matched >= 2, matched)
-  -- The table of examples names each one with its length.
+  assert(blocks >= 4, blocks)
   for _, e in ipairs(examples) do
     local lines = select(2, e.text:gsub("\n", "\n"))
     local row = readme:match("\n| %[[^%]]+%]%(" .. e.name:gsub("%p", "%%%0") .. "%) | (%d+) |")
