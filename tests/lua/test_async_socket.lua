@@ -889,6 +889,48 @@ case("echo_1000", function()
   assert(helper.fd_count() == base)
 end)
 
+case("small_rings", function()
+  -- Many more requests than the SQ holds: 200 connections echoing through rings of 4
+  -- and (SQPOLL, whose poller takes the SQEs when it runs) 8 entries. A full SQ makes a
+  -- task wait for room, never fail.
+  testlib.alarm(60)  -- a hang ends the case
+  for _, options in ipairs({ { entries = 4 }, { entries = 8, flags = luring.setup.SQPOLL } }) do
+    local base = helper.fd_count()
+    async.run(options, function()
+      local server, port = listener(256)
+      local acceptor = async.spawn(function()
+        for _ = 1, 200 do
+          local s = assert(server:accept())
+          async.spawn(function()
+            for line in s:lines() do s:send(line .. "\n") end
+            s:close()
+          end)
+        end
+      end)
+      local clients = {}
+      for k = 1, 200 do
+        clients[k] = async.spawn(function()
+          local c = assert(async.connect("127.0.0.1", port))
+          for m = 1, 3 do
+            local msg = ("client %d message %d"):format(k, m)
+            assert(c:send(msg .. "\n"))
+            assert(c:receive() == msg)
+            async.sleep(0.001)
+          end
+          c:close()
+        end)
+      end
+      for k = 1, 200 do
+        local ok, err = clients[k]:join()
+        assert(ok, err)
+      end
+      acceptor:join()
+      server:close()
+    end)
+    assert(helper.fd_count() == base)
+  end
+end)
+
 -- ---- socket.http over an async.tcp() ----------------------------------------------------
 
 case("luasocket_http", function()

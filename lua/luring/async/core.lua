@@ -258,6 +258,20 @@ function core.start(op, ...)
   ring:submit()
   h = op(ring, ...)
   if h then return h end
+  -- The kernel has not taken what is queued yet (an SQPOLL poller takes the SQEs when it
+  -- runs): a task lets the loop go round meanwhile; anything else tries again at once.
+  local deadline = now() + 5
+  repeat
+    if task then
+      loop.sq_full = true
+      make_ready(task)
+      co_yield()
+      if task.alert then before_wait(task) end
+    end
+    ring:submit()
+    h = op(ring, ...)
+    if h then return h end
+  until now() > deadline
   error("luring.async: the submission queue stays full", 3)
 end
 
@@ -267,8 +281,12 @@ end
 local function cancel_request(handle)
   local ring = loop.ring
   if ring:cancel(handle) then return end
-  ring:submit()
-  if not ring:cancel(handle) then error("luring.async: the submission queue stays full", 0) end
+  local deadline = now() + 5
+  repeat  -- under SQPOLL the poller frees room in a moment
+    ring:submit()
+    if ring:cancel(handle) then return end
+  until now() > deadline
+  error("luring.async: the submission queue stays full", 0)
 end
 core.cancel_request = cancel_request
 
@@ -431,7 +449,14 @@ local function run_loop(L)
     run_ready(L)
     if L.alive == 0 then break end
     if L.ready_head < L.ready_tail then
-      ring:submit()
+      if L.sq_full then
+        -- A task waits for room in the SQ (its SQPOLL poller is behind): wait a moment
+        -- for a completion, leaving the CPU to the poller, instead of spinning.
+        L.sq_full = false
+        ring:wait(1, 0.001)
+      else
+        ring:submit()
+      end
     else
       local first = L.timers[1]
       local timeout = first and first.at - now() or nil
@@ -500,9 +525,15 @@ end
 -- cancelled task (it runs in <close> handlers as a task unwinds).
 function core.close_behind(fd)
   local ring = loop.ring
-  if ring:close_fd(fd) then return end
+  local deadline = now() + 1
+  while not ring:close_fd(fd) do
+    ring:submit()
+    if now() > deadline then
+      luring.close_fd_now(fd)
+      return
+    end
+  end
   ring:submit()
-  if not ring:close_fd(fd) then luring.close_fd_now(fd) end
 end
 
 -- The running loop's ring, or nil outside run (objects made there get no ring).
