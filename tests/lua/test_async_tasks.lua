@@ -172,6 +172,23 @@ case("unjoined_error_on_error", function()
   assert(by_kind.table and by_kind["nil"] and by_kind.string)
 end)
 
+case("on_error_that_waits", function()
+  -- An on_error handler may wait (here: it logs through an async file): run waits for
+  -- it even when the failed task was the last one.
+  local path = helper.tmpname()
+  local log
+  async.run({ on_error = function(err, tb)
+    assert(log:write("reported: ", tostring(err):match("[^\n]*"), "\n"))
+    async.sleep(0.02)
+    assert(log:write(tb:find("stack traceback:", 1, true) and "with traceback\n" or "none\n"))
+    log:close()
+  end }, function()
+    log = assert(async.open(path, "w"))
+    async.spawn(function() async.sleep(0.01); error("late failure", 0) end)
+  end)
+  assert(helper.slurp(path) == "reported: late failure\nwith traceback\n", helper.slurp(path))
+end)
+
 case("unjoined_error_stderr", function()
   local code, out, err = run_script([[
     local async = require "luring.async"

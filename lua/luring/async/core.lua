@@ -123,6 +123,15 @@ local report_error, finish
 
 function finish(task)
   local L = loop
+  local r = task.result
+  -- A failure nobody joins is reported first, while the task still counts as alive: an
+  -- on_error handler may wait (log through an async file), and run waits for it. A
+  -- cancel while it waits ends the report, not run.
+  if not (task.joiners and #task.joiners > 0) and not r[1] and task ~= L.main and
+     r[2] ~= cancelled then
+    local ok, err = pcall(report_error, task)
+    if not ok and err ~= cancelled then error(err, 0) end
+  end
   task.state = "done"
   L.alive = L.alive - 1
   L.tasks[task] = nil
@@ -132,10 +141,6 @@ function finish(task)
       wake_blocked(joiners[i], task)
     end
     task.joiners = nil
-  end
-  if not (joiners and #joiners > 0) and not task.result[1] and task ~= L.main and
-     task.result[2] ~= cancelled then
-    report_error(task)
   end
   -- fn failed: run is to raise its error, so the other tasks are cancelled (they unwind,
   -- closing their <close> variables) instead of being waited for, perhaps forever.
