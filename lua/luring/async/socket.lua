@@ -36,9 +36,12 @@ end
 
 local function is_ipv4(host) return find(host, "^%d+%.%d+%.%d+%.%d+$") ~= nil end
 
--- The addresses of `host` in /etc/hosts, IPv4 ones first.
+-- The hosts file names are looked up in (a field, so tests can use their own).
+socket.hosts_file = "/etc/hosts"
+
+-- The addresses of `host` in the hosts file, IPv4 ones first.
 local function from_hosts_file(host)
-  local f = io.open("/etc/hosts")
+  local f = io.open(socket.hosts_file)
   if not f then return nil end
   local v4, v6
   for line in f:lines() do
