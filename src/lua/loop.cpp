@@ -121,6 +121,8 @@ int ring_run_once(lua_State* L) {
         int ret;
         if (timeout < 0) {
             ret = submit_and_wait_for(r, 1, -1);
+        } else if (timeout == 0) {
+            ret = r->ring.submit();  // no wait: only what is already there
         } else {
             if (r->ring.sq_ready() > 0) r->ring.submit();
             ret = r->ring.wait_cqes(1, to_timespec(timeout));

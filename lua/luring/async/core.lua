@@ -450,34 +450,35 @@ end
 
 local function run_loop(L)
   local ring = L.ring
+  local run_once = ring.run_once
   while L.alive > 0 do
     run_ready(L)
     if L.alive == 0 then break end
+    local timeout
     if L.ready_head < L.ready_tail then
+      timeout = 0
       if L.sq_full then
         -- A task waits for room in the SQ (its SQPOLL poller is behind): wait a moment
         -- for a completion, leaving the CPU to the poller, instead of spinning.
         L.sq_full = false
-        ring:wait(1, 0.001)
-      else
-        ring:submit()
+        timeout = 0.001
       end
     else
       local first = L.timers[1]
-      local timeout = first and first.at - now() or nil
-      if timeout and timeout < 0 then timeout = 0 end
-      if ring:in_flight() == 0 then
-        if not timeout then
-          error(("luring.async.run: %d task(s) wait for each other forever (queues or joins "
-                 .. "with nothing left to wake them)"):format(L.alive), 0)
-        end
-        -- Nothing in the kernel would wake the wait: a timeout request does.
-        ring:timeout(timeout, 0, nil, nil)
+      if first then
+        timeout = first.at - now()
+        if timeout < 0 then timeout = 0 end
       end
-      ring:wait(1, timeout)
     end
-    ring:do_cqes()
+    -- One call: submit what the tasks queued, wait for a completion or the nearest
+    -- deadline (with a timeout it sleeps even when nothing is in flight), dispatch.
+    local handled, left = run_once(ring, timeout)
     if L.timers[1] then fire_timers(L, now()) end
+    if handled == 0 and left == 0 and not timeout and L.ready_head == L.ready_tail and
+       L.alive > 0 then
+      error(("luring.async.run: %d task(s) wait for each other forever (queues or joins "
+             .. "with nothing left to wake them)"):format(L.alive), 0)
+    end
   end
 end
 
