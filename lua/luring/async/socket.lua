@@ -10,6 +10,7 @@ local need_task, start, await, now = core.need_task, core.start, core.await, cor
 local task_of, after_wait, before_wait = core.task_of, core.after_wait, core.before_wait
 local find, sub, gsub, concat = string.find, string.sub, string.gsub, table.concat
 local co_running, co_yield = coroutine.running, coroutine.yield
+local math_type = math.type
 local strerror = luring.strerror
 local errno = luring.errno
 local l_recv, l_send = luring.recv, luring.send
@@ -161,7 +162,7 @@ local function fill(self, task, deadline)
   local fd = self.fd
   local h = l_recv(self.ring, fd, RECV_SIZE, 0, co) or start(l_recv, fd, RECV_SIZE, 0, co)
   local res, data
-  note_pending(self, h)
+  if self.p1 then note_pending(self, h) else self.p1 = h end
   if deadline then
     res, data = await(task, h, deadline)
   else
@@ -171,7 +172,7 @@ local function fill(self, task, deadline)
     task.pending = nil
     if task.alert then res, data = after_wait(task, false, res, data) end
   end
-  clear_pending(self, h)
+  if self.p1 == h then self.p1 = nil else clear_pending(self, h) end
   if res == nil then return "timeout" end
   if self.closed then return "closed" end
   if res <= 0 then return res == 0 and "closed" or message(res) end
@@ -203,6 +204,22 @@ end
 -- reads 3 more). data, or nil, err, partial ("timeout", "closed"). "*a" that gets no
 -- byte at all before the close is nil, "closed" too, as LuaSocket's.
 function Socket:receive(pattern, prefix)
+  -- The hot path of a request-response protocol: a byte count, no prefix, no timeout,
+  -- nothing buffered, and one recv that brings exactly that many bytes.
+  if prefix == nil and math_type(pattern) == "integer" and pattern > 0 and not self.timeout and
+     self.pos > #self.buf and not self.closed and self.fd then
+    local task = task_of[co_running()]
+    if task then
+      local err = fill(self, task, nil)
+      if err then return nil, err, take_all(self) end
+      local buf = self.buf
+      if #buf == pattern then
+        self.buf = ""
+        return buf
+      end
+      -- More or fewer bytes: the general way below takes them from the buffer.
+    end
+  end
   local task = task_of[co_running()] or need_task("receive")
   if prefix ~= nil and type(prefix) ~= "string" then
     if type(prefix) ~= "number" then
@@ -302,11 +319,11 @@ function Socket:send(data, i, j)
     local co, fd = task.co, self.fd
     local h = l_send(self.ring, fd, data, MSG_NOSIGNAL, co) or
               start(l_send, fd, data, MSG_NOSIGNAL, co)
-    note_pending(self, h)
+    if self.p1 then note_pending(self, h) else self.p1 = h end
     task.pending = h
     local _, res = co_yield()
     task.pending = nil
-    clear_pending(self, h)
+    if self.p1 == h then self.p1 = nil else clear_pending(self, h) end
     if task.alert then res = after_wait(task, false, res) end
     local len = #data
     if res == len then return len end
