@@ -190,5 +190,34 @@ case("core_read_file", function()
   assert(out == ("0123456789"):rep(500):sub(1, 4096), #out)
 end)
 
+-- The same servers on luv and cqueues (the README compares their lengths): they work.
+case("peers", function()
+  need_socket()
+  local function has(mod) return pcall(require, mod) end
+  local ran = 0
+  for _, peer in ipairs({ { "luv", "luv" }, { "cqueues", "cqueues" } }) do
+    if has(peer[2]) then
+      local port, stop = start_server("../tools/bench/peers/echo_" .. peer[1] .. ".lua")
+      echo_check(port)
+      stop()
+      local hport, hstop = start_server("../tools/bench/peers/http_hello_" .. peer[1] .. ".lua",
+                                        free_port())
+      local socket = require "socket"
+      local c = assert(socket.connect("127.0.0.1", hport))
+      c:settimeout(5)
+      for _ = 1, 2 do
+        assert(c:send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+        assert(c:receive("*l") == "HTTP/1.1 200 OK")
+        repeat local h = assert(c:receive("*l")) until h == ""
+        assert(c:receive(13) == "Hello, World!")
+      end
+      c:close()
+      hstop()
+      ran = ran + 1
+    end
+  end
+  if ran == 0 then helper.skip("neither lua-luv nor lua-cqueues is installed") end
+end)
+
 helper.run_cases(cases)
 helper.cleanup()
