@@ -7,10 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # To build: meson ninja-build g++ pkg-config liblua5.4-dev; to run: lua5.4. For the tests
-# only: cmake doctest-dev (unit tests), lua-socket, lua-check, wrk. Benchmark baselines
+# only: cmake doctest-dev (unit tests), lua-socket, lua-check, wrk, groff-base (the man
+# page test). Benchmark baselines
 # only: liburing-dev lua-luv lua-cqueues (the product never links liburing).
 packages=(meson ninja-build g++ pkg-config liblua5.4-dev lua5.4
-          cmake doctest-dev lua-socket lua-check wrk
+          cmake doctest-dev lua-socket lua-check wrk groff-base
           liburing-dev lua-luv lua-cqueues)
 
 missing=()
