@@ -56,7 +56,7 @@ void abort_completing(lua_State* L, LuaRing* r) {
     if (op == nullptr) return;
     if (c.res >= 0 && (op->flags & op_flag::result_fd) != 0) uring::sys::close(c.res);
     if (!c.final) return;
-    push_refs(L, 1);
+    push_refs(L, r, 1);
     end_request(L, r, lua_gettop(L), c.slot);
     lua_pop(L, 1);
 }
@@ -171,7 +171,7 @@ int dispatch(lua_State* L) {
     auto* r = static_cast<LuaRing*>(lua_touserdata(L, kRingIdx));
     const bool finish_only = lua_toboolean(L, 2) != 0;
     lua_settop(L, kRingIdx);
-    push_refs(L, kRingIdx);
+    push_refs(L, r, kRingIdx);
     luaL_checkstack(L, 16, "do_cqes");
 
     if (finish_only) {

@@ -102,12 +102,15 @@ inline lua_Integer owed_completions(const LuaRing* r) {
     return owed > 0 ? owed : 0;
 }
 
-// Pushes the refs table of the ring at stack index `idx`.
-void push_refs(lua_State* L, int idx);
+// Pushes the refs table of the ring `r` at stack index `idx`.
+void push_refs(lua_State* L, const LuaRing* r, int idx);
 
 // Makes room for `n` more requests: slots and their refs-table keys. Raises when out
 // of memory (nothing is queued then).
-void ensure_slots(lua_State* L, LuaRing* r, int ring_idx, std::uint32_t n);
+void grow_slots(lua_State* L, LuaRing* r, int ring_idx, std::uint32_t n);
+inline void ensure_slots(lua_State* L, LuaRing* r, int ring_idx, std::uint32_t n) {
+    if (r->requests.free_count() < n) grow_slots(L, r, ring_idx, n);
+}
 
 // A table of integer constants (luring.msg, luring.errno, ...): a missing name raises
 // ("luring.msg has no 'NOSIGNALL'"), so a misspelt flag never passes silently as nil.

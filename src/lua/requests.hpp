@@ -8,7 +8,9 @@
 // in a per-ring Lua table indexed by slot; this file knows nothing of Lua.
 #pragma once
 
+#include <cassert>
 #include <cstddef>
+#include <cstdlib>
 #include <cstdint>
 
 namespace luring::lua {
@@ -82,6 +84,7 @@ public:
     // Requests in flight that may end without a CQE of their own (silent chain members).
     std::uint32_t silent() const noexcept { return silent_; }
     std::uint32_t capacity() const noexcept { return count_; }
+    std::uint32_t free_count() const noexcept { return free_count_; }
 
     // Frees every buffer and the table. Only call when the kernel can no longer write
     // into any buffer (all requests reaped), or never (leak them instead).
@@ -93,6 +96,7 @@ public:
 
 private:
     bool grow() noexcept;
+    bool replace_buffer(std::uint32_t i, std::uint32_t size) noexcept;
 
     Slot* slots_ = nullptr;
     std::uint32_t count_ = 0;
@@ -101,5 +105,62 @@ private:
     std::uint32_t in_flight_ = 0;
     std::uint32_t silent_ = 0;
 };
+
+// The hot path, inline: a request is one acquire/start and one find/finish.
+
+inline std::uint32_t Requests::acquire() noexcept {
+    assert(free_head_ != kNone);
+    std::uint32_t i = free_head_;
+    free_head_ = slots_[i].next_free;
+    slots_[i].next_free = kNone;
+    --free_count_;
+    return i;
+}
+inline void Requests::unacquire(std::uint32_t i) noexcept {
+    slots_[i].next_free = free_head_;
+    free_head_ = i;
+    ++free_count_;
+}
+inline std::uint64_t Requests::start(std::uint32_t i, const OpDesc* op) noexcept {
+    Slot& s = slots_[i];
+    s.op = op;
+    ++in_flight_;
+    if (s.silent) ++silent_;
+    return user_data(s, i);
+}
+inline std::uint32_t Requests::find(std::uint64_t user_data) const noexcept {
+    std::uint32_t i = static_cast<std::uint32_t>(user_data);
+    std::uint32_t generation = static_cast<std::uint32_t>(user_data >> 32);
+    if (i >= count_) return kNone;
+    const Slot& s = slots_[i];
+    if (s.op == nullptr || s.generation != generation) return kNone;
+    return i;
+}
+inline void Requests::finish(std::uint32_t i) noexcept {
+    Slot& s = slots_[i];
+    if (s.silent) --silent_;
+    s.op = nullptr;
+    s.silent = false;
+    s.sync = false;
+    s.chain_prev = 0;
+    s.generation = (s.generation + 1) & kGenerationMask;
+    s.next_free = free_head_;
+    free_head_ = i;
+    ++free_count_;
+    --in_flight_;
+}
+inline void Requests::trim(std::uint32_t i) noexcept {
+    Slot& s = slots_[i];
+    if (s.op != nullptr || s.buf_cap <= kKeepBufferMax) return;
+    std::free(s.buf);
+    s.buf = nullptr;
+    s.buf_cap = 0;
+}
+
+inline bool Requests::reserve_buffer(std::uint32_t i, std::uint32_t size) noexcept {
+    const Slot& s = slots_[i];
+    if (s.buf_cap >= size && s.buf != nullptr) return true;
+    return replace_buffer(i, size);
+}
 
 }  // namespace luring::lua

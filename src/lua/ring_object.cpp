@@ -155,9 +155,8 @@ void upper(const char* name, char* out, std::size_t size) {
 
 }  // namespace
 
-void push_refs(lua_State* L, int idx) {
+void push_refs(lua_State* L, const LuaRing* r, int idx) {
     // The fast way: the ring's user value, if it is still the table the ring made.
-    const auto* r = static_cast<const LuaRing*>(lua_touserdata(L, idx));
     if (lua_getiuservalue(L, idx, 1) == LUA_TTABLE && lua_topointer(L, -1) == r->refs) return;
     lua_pop(L, 1);
     // debug.setuservalue replaced it: the anchor (an ephemeron table in the registry)
@@ -170,14 +169,14 @@ void push_refs(lua_State* L, int idx) {
     lua_setiuservalue(L, idx, 1);
 }
 
-void ensure_slots(lua_State* L, LuaRing* r, int ring_idx, std::uint32_t n) {
+void grow_slots(lua_State* L, LuaRing* r, int ring_idx, std::uint32_t n) {
     std::uint32_t old = 0;
     if (!r->requests.ensure_free(n, old)) luaL_error(L, "not enough memory for another request");
     const std::uint32_t now = r->requests.capacity();
     if (now == old) return;
     // Give the new slots' keys a value, so that later stores into them never allocate
     // (and so never raise) while a request is half queued.
-    push_refs(L, ring_idx);
+    push_refs(L, r, ring_idx);
     for (lua_Integer k = 2 * static_cast<lua_Integer>(old) + 1; k <= 2 * lua_Integer{now}; ++k) {
         lua_pushboolean(L, 0);
         lua_rawseti(L, -2, k);
@@ -223,7 +222,7 @@ void close_ring(lua_State* L, LuaRing* r, int idx) {
     // number is closed as before.
     if (!finished) {
         // Keep the pinned strings alive for good: the kernel may still read them.
-        push_refs(L, idx);
+        push_refs(L, r, idx);
         luaL_ref(L, LUA_REGISTRYINDEX);
     }
     lua_rawgetp(L, LUA_REGISTRYINDEX, &kRefsKey);

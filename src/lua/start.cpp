@@ -71,7 +71,8 @@ int queue(lua_State* L, LuaRing* r, Member* members, std::uint32_t n, std::uint8
         lua_pushnil(L);
         return 1;
     }
-    luaL_checkstack(L, static_cast<int>(n) + 2, "too many requests");
+    // A C function starts with LUA_MINSTACK free slots: one request needs no more.
+    if (n > 8) luaL_checkstack(L, static_cast<int>(n) + 2, "too many requests");
     ensure_slots(L, r, 1, n);
     std::uint32_t slots[kMaxChain];
     for (std::uint32_t k = 0; k < n; ++k) {
@@ -83,7 +84,7 @@ int queue(lua_State* L, LuaRing* r, Member* members, std::uint32_t n, std::uint8
         }
     }
     // From here on nothing raises and no Lua runs.
-    push_refs(L, 1);
+    push_refs(L, r, 1);
     const int refs = lua_gettop(L);
     std::uint64_t prev_silent = 0;
     for (std::uint32_t k = 0; k < n; ++k) {
