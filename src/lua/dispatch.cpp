@@ -80,7 +80,11 @@ void end_silent_chain(lua_State* L, LuaRing* r, std::uint64_t prev) {
 void handle(lua_State* L, LuaRing* r, const uring::Cqe& cqe) {
     const std::uint32_t i = r->requests.find(cqe.user_data);
     if (i == Requests::kNone) return;  // stray, stale or internal: nobody to call
+    // A reference into the slot table is only good until Lua runs: a finalizer that a GC
+    // step runs while the arguments are pushed may queue requests and grow (realloc) the
+    // table. So push reads a copy, and the slot is looked up again afterwards.
     Slot& slot = r->requests[i];
+    const Slot snap = slot;
     const OpDesc* op = slot.op;
     std::int32_t res = slot.sync ? slot.held_res : cqe.res;
     const bool more = (cqe.flags & uring::cqe_flag::more) != 0;
@@ -107,7 +111,7 @@ void handle(lua_State* L, LuaRing* r, const uring::Cqe& cqe) {
         lua_pushinteger(L, res);
         nargs = 2;
         if (r->test_gc_on_push) lua_gc(L, LUA_GCCOLLECT);
-        if (op->push != nullptr) nargs += op->push(L, res, slot);
+        if (op->push != nullptr) nargs += op->push(L, res, snap);
         if ((op->flags & op_flag::multishot) != 0) {
             lua_pushboolean(L, more ? 1 : 0);
             ++nargs;
@@ -118,7 +122,7 @@ void handle(lua_State* L, LuaRing* r, const uring::Cqe& cqe) {
     const bool deliver = call && !r->closing && r->fork_generation == g_fork_generation;
     if (!deliver && res >= 0 && (op->flags & op_flag::result_fd) != 0) uring::sys::close(res);
     if (final) {
-        const std::uint64_t prev = slot.chain_prev;
+        const std::uint64_t prev = r->requests[i].chain_prev;
         end_request(L, r, kRefsIdx, i);
         end_silent_chain(L, r, prev);
     }

@@ -67,6 +67,8 @@ bool kernel_lacks(const LuaRing* r, uring::Op op) {
 // Queues members[0..n) (checked) as one chain when `link` is an IOSQE link flag. Pushes
 // a handle per member, or one nil when the SQ cannot take them all.
 int queue(lua_State* L, LuaRing* r, Member* members, std::uint32_t n, std::uint8_t link) {
+    // The checks ran Lua (metamethods of the tables they read): one may have closed it.
+    if (r->closed || r->closing) return luaL_argerror(L, 1, "attempt to use a closed ring");
     if (r->ring.sq_space_left() < n) {
         lua_pushnil(L);
         return 1;
@@ -148,6 +150,12 @@ int op_link(lua_State* L) {
     }
     const lua_Integer n = luaL_len(L, 2);
     luaL_argcheck(L, n >= 1 && n <= kMaxChain, 2, "a chain holds 1 to 64 requests");
+    // nil would mean "full, submit and try again", which could never succeed.
+    if (n > lua_Integer{r->ring.sq_entries()}) {
+        return luaL_error(L, "bad argument #1 to 'link' (a chain of %I requests cannot fit in "
+                          "a submission queue of %d entries)", n,
+                          static_cast<int>(r->ring.sq_entries()));
+    }
     lua_settop(L, 2);
     // The methods table names the ops: its values are op_entry closures carrying their
     // OpDesc. It is this function's upvalue 1.
@@ -197,6 +205,19 @@ int op_link(lua_State* L) {
             (op->flags & op_flag::link_only) != 0) {
             return luaL_error(L, "bad argument #1 to 'link' (CQE_SKIP_SUCCESS cannot go on %s)",
                               op->name);
+        }
+        // An op this kernel lacks is done synchronously when it is queued: it could not
+        // wait for the requests before it, nor stop the chain when it fails.
+        if (op->sync != nullptr && kernel_lacks(r, op->opcode)) {
+            return luaL_error(L, "bad argument #1 to 'link' (%s cannot be linked on this kernel: "
+                              "it lacks the op, which is done synchronously instead)", op->name);
+        }
+        // A link_timeout runs beside the request it bounds and can complete first: a silent
+        // request in front of one would be taken for ended while the kernel still has it.
+        if ((op->flags & op_flag::link_only) != 0 && k >= 2 &&
+            (members[k - 2].sqe_flags & uring::sqe_flag::cqe_skip_success) != 0) {
+            return luaL_error(L, "bad argument #1 to 'link' (CQE_SKIP_SUCCESS cannot go on the "
+                              "request a link_timeout bounds)");
         }
         // Nothing waits behind the last request for its silent CQE to be accounted.
         if (k == n && (members[k - 1].sqe_flags & uring::sqe_flag::cqe_skip_success) != 0) {

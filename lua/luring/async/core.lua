@@ -63,6 +63,8 @@ local function heap_down(h, i)
 end
 
 local function timer_add(t, at)
+  -- A deadline that never comes (math.huge) or is not a number (NaN) is no deadline.
+  if not (at < math.huge) then return end  -- luacheck: ignore 581 (NaN is the point)
   local h = loop.timers
   t.at = at
   h[#h + 1] = t
@@ -254,7 +256,9 @@ core.await = await
 
 -- Queues a request with `op(ring, ..., cb)`: when the SQ is full, submits and
 -- tries again. Returns the handle. A task already cancelled starts nothing: it raises.
-function core.start(op, ...)
+-- The body of core.start and core.start_for: `guard` is nil or the object (socket,
+-- file) whose descriptor the request is for.
+local function start_guarded(guard, op, ...)
   local task = task_of[co_running()]
   if task and task.alert then before_wait(task) end
   local ring = loop.ring
@@ -272,6 +276,7 @@ function core.start(op, ...)
       make_ready(task)
       co_yield()
       if task.alert then before_wait(task) end
+      if guard and guard.closed then return nil end
     end
     ring:submit()
     h = op(ring, ...)
@@ -279,6 +284,13 @@ function core.start(op, ...)
   until now() > deadline
   error("luring.async: the submission queue stays full", 3)
 end
+
+function core.start(op, ...) return start_guarded(nil, op, ...) end
+
+-- core.start_for(obj, op, ...): as core.start, for a request on the descriptor of
+-- `obj` (a socket, a file): if `obj` was closed while the task waited for room in the SQ,
+-- nothing is queued (the number may be another file's by now) and it returns nil.
+function core.start_for(obj, op, ...) return start_guarded(obj, op, ...) end
 
 -- Queues IORING_OP_ASYNC_CANCEL for the request `handle`, without a callback: the
 -- cancelled request's own completion is what wakes its task. When the SQ is full,
@@ -467,7 +479,7 @@ local function run_loop(L)
       local first = L.timers[1]
       if first then
         timeout = first.at - now()
-        if timeout < 0 then timeout = 0 end
+        if timeout < 0 then timeout = 0 elseif timeout > 1e9 then timeout = 1e9 end
       end
     end
     -- One call: submit what the tasks queued, wait for a completion or the nearest

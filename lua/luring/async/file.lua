@@ -8,6 +8,7 @@ local luring = require "luring"
 local core = require "luring.async.core"
 
 local need_task, start, await = core.need_task, core.start, core.await
+local start_for = core.start_for
 local task_of, after_wait, before_wait = core.task_of, core.after_wait, core.before_wait
 local find, sub, byte, concat = string.find, string.sub, string.byte, table.concat
 local co_running, co_yield = coroutine.running, coroutine.yield
@@ -396,7 +397,9 @@ function File:read_at(n, offset)
   end
   if task.alert then before_wait(task) end
   local co = task.co
-  local h = l_read(self.ring, self.fd, n, offset, co) or start(l_read, self.fd, n, offset, co)
+  local fd = self.fd
+  local h = l_read(self.ring, fd, n, offset, co) or start_for(self, l_read, fd, n, offset, co)
+  if not h then return nil, "file is closed" end
   task.pending = h
   local _, res, data = co_yield()
   task.pending = nil
@@ -419,7 +422,9 @@ function File:write_at(data, offset)
   if self.buf ~= "" then self.buf, self.boff = "", 0 end  -- read-ahead may be stale now
   local co = task.co
   local fd = self.fd
-  local h = l_write(self.ring, fd, data, offset, co) or start(l_write, fd, data, offset, co)
+  local h = l_write(self.ring, fd, data, offset, co) or
+            start_for(self, l_write, fd, data, offset, co)
+  if not h then return nil, "file is closed" end
   task.pending = h
   local _, res = co_yield()
   task.pending = nil

@@ -7,6 +7,7 @@ local luring = require "luring"
 local core = require "luring.async.core"
 
 local need_task, start, await, now = core.need_task, core.start, core.await, core.now
+local start_for = core.start_for
 local task_of, after_wait, before_wait = core.task_of, core.after_wait, core.before_wait
 local find, sub, gsub, concat = string.find, string.sub, string.gsub, table.concat
 local co_running, co_yield = coroutine.running, coroutine.yield
@@ -88,6 +89,14 @@ local Socket = {}
 Socket.__index = Socket
 Socket.__name = "luring.async.socket"
 
+-- The ring of the running loop, remembered: a socket made outside run (async.wrap) has
+-- none until it is used inside one.
+local function ring_of(self)
+  local ring = core.ring()
+  self.ring = ring
+  return ring
+end
+
 local function new(fd, kind, family)
   local s = setmetatable({ fd = fd, kind = kind, family = family, buf = "", pos = 1,
                            timeout = nil, closed = false, ring = core.loop_ring() }, Socket)
@@ -160,7 +169,9 @@ local function fill(self, task, deadline)
   if task.alert then before_wait(task) end
   local co = task.co
   local fd = self.fd
-  local h = l_recv(self.ring, fd, RECV_SIZE, 0, co) or start(l_recv, fd, RECV_SIZE, 0, co)
+  local ring = self.ring or ring_of(self)
+  local h = l_recv(ring, fd, RECV_SIZE, 0, co) or start_for(self, l_recv, fd, RECV_SIZE, 0, co)
+  if not h then return "closed" end
   local res, data
   if self.p1 then note_pending(self, h) else self.p1 = h end
   if deadline then
@@ -317,8 +328,9 @@ function Socket:send(data, i, j)
      type(data) == "string" then
     if task.alert then before_wait(task) end
     local co, fd = task.co, self.fd
-    local h = l_send(self.ring, fd, data, MSG_NOSIGNAL, co) or
-              start(l_send, fd, data, MSG_NOSIGNAL, co)
+    local h = l_send(self.ring or ring_of(self), fd, data, MSG_NOSIGNAL, co) or
+              start_for(self, l_send, fd, data, MSG_NOSIGNAL, co)
+    if not h then return nil, "closed", 0 end
     if self.p1 then note_pending(self, h) else self.p1 = h end
     task.pending = h
     local _, res = co_yield()
@@ -351,7 +363,8 @@ function Socket:send(data, i, j)
   local deadline = self.timeout and now() + self.timeout or nil
   while sent < total do
     local piece = sent == 0 and chunk or sub(chunk, sent + 1)
-    local h = start(l_send, self.fd, piece, MSG_NOSIGNAL, task.cb)
+    local h = start_for(self, l_send, self.fd, piece, MSG_NOSIGNAL, task.cb)
+    if not h then return nil, "closed", i + sent - 1 end
     local res = wait_on(self, task, h, deadline)
     if res == nil then return nil, "timeout", i + sent - 1 end
     if self.closed then return nil, "closed", i + sent - 1 end
@@ -457,7 +470,8 @@ end
 function Socket:accept()
   local task = need_task("accept")
   if self.closed or not self.fd then return nil, "closed" end
-  local h = start(core.ring().accept, self.fd, 0, task.cb)
+  local h = start_for(self, core.ring().accept, self.fd, 0, task.cb)
+  if not h then return nil, "closed" end
   local res = wait_on(self, task, h, self:deadline(), true)
   if res == nil then return nil, "timeout" end
   if self.closed then
@@ -480,7 +494,8 @@ function Socket:shutdown(how)
     error("bad argument #1 to 'shutdown' (invalid shutdown method)", 2)
   end
   if self.closed or not self.fd then return nil, "closed" end
-  local h = start(core.ring().shutdown, self.fd, how, task.cb)
+  local h = start_for(self, core.ring().shutdown, self.fd, how, task.cb)
+  if not h then return nil, "closed" end
   local res = wait_on(self, task, h)
   if res < 0 then return nil, message(res) end
   return 1
