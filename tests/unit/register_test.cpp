@@ -178,7 +178,10 @@ TEST_CASE("register_buf_ring / unregister_buf_ring: one ring per group, checked 
     CHECK(register_buf_ring(ring, other) == 0);
 
     CHECK(unregister_buf_ring(ring, 3) == 0);
-    CHECK(unregister_buf_ring(ring, 3) == -ENOENT);
+    // Gone: a second unregister fails. -ENOENT, or -EINVAL on kernels that keep groups
+    // 0-63 in a fixed array (BGID_ARRAY, 6.1 here): the lookup finds the empty slot.
+    const int again = unregister_buf_ring(ring, 3);
+    CHECK((again == -ENOENT || again == -EINVAL));
     CHECK(unregister_buf_ring(ring, 4) == 0);
     Ring closed;
     CHECK(register_buf_ring(closed, reg) == -EBADF);
