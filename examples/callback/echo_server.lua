@@ -28,10 +28,13 @@ ring:socket("inet", "stream", 0, function(_, server)
     ring:listen(server, 128, function()
       print("listening on port " .. luring.getsockname(server).port)
       io.stdout:flush()
-      ring:multishot_accept(server, 0, function(_, fd, _, more)
+      -- One accept at a time, queued again from its callback (multishot_accept does it
+      -- in one request, on 5.19 and later).
+      local function on_accept(_, fd)
         if fd >= 0 then on_connection(fd) end
-        assert(more, "the kernel ended the accept")
-      end)
+        ring:accept(server, 0, on_accept)
+      end
+      ring:accept(server, 0, on_accept)
     end)
   end)
 end)
