@@ -134,7 +134,7 @@ EOS
   cat <<EOS
 echo "KM-USER \$("\${as[@]}" id -un) memlock \$("\${as[@]}" bash -c 'ulimit -l')"
 t1=\$SECONDS
-"\${as[@]}" meson test -C '$b' --no-rebuild --print-errorlogs -t ${KM_TIMEOUT_MULT:-4} ${KM_MESON_ARGS:-} 2>&1
+"\${as[@]}" meson test -C '$b' --no-rebuild --print-errorlogs --no-suite bench-command -t ${KM_TIMEOUT_MULT:-4} ${KM_MESON_ARGS:-} 2>&1
 rc=\$?
 echo "KM-TEST \$((SECONDS - t1))"
 [ -f '$b/meson-logs/testlog.json' ] && echo "KM-TESTLOG \$(gzip -c '$b/meson-logs/testlog.json' | base64 -w0)"
