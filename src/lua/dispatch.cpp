@@ -138,6 +138,13 @@ void handle(lua_State* L, LuaRing* r, const uring::Cqe& cqe) {
         // a Lua function in between (luring.async's tasks wait like this).
         lua_State* co = lua_tothread(L, top);
         if (!lua_checkstack(co, nargs + 1)) luaL_error(L, "coroutine stack overflow");
+        // A luring.async task that waited by the fast path (await.cpp) but must now
+        // notice a cancel or a deadline gets false for the cqe.
+        const TaskEntry* task = r->tasks.find(co);
+        if (task != nullptr && !task->fast) {
+            lua_pushboolean(L, 0);
+            lua_replace(L, top + 1);
+        }
         lua_xmove(L, co, nargs);
         int nres = 0;
         const int status = lua_resume(co, L, nargs, &nres);

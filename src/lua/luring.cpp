@@ -231,6 +231,7 @@ extern "C" __attribute__((visibility("default"))) int luaopen_luring(lua_State* 
     lua_setfield(L, -2, "now");
     lua_pushcfunction(L, test_gc_on_push);
     lua_setfield(L, -2, "_test_gc_on_push");
+    open_await(L);
     open_fs(L);
     open_net(L);
     open_time(L);

@@ -10,6 +10,7 @@
 #include "op.hpp"
 #include "requests.hpp"
 #include "ring.hpp"
+#include "task_table.hpp"
 
 namespace luring::lua {
 
@@ -56,6 +57,7 @@ struct LuaRing {
     Completing completing;
     const void* refs = nullptr;   // the refs table this ring made (see push_refs)
     std::uint64_t lacks_ops = 0;  // opcodes below 64 the kernel lacks (bit n: opcode n)
+    TaskTable tasks;  // luring.async's tasks on this ring (see await.cpp)
     lua_Integer handled = 0;  // completions handled by the running do_cqes
     int dispatch_depth = 0;   // nesting of do_cqes on this ring
     // Test hook (luring._test_gc_on_push): a full collection, finalizers included, right

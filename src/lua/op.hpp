@@ -21,6 +21,7 @@
 namespace luring::lua {
 
 struct Slot;
+struct LuaRing;
 
 // What an op's check() reads from its Lua arguments, for prep(). Plain data only: it
 // lives on the C stack of a function that may raise (longjmp), so nothing in it has a
@@ -81,6 +82,15 @@ extern const OpDesc kTimeOps[];
 
 // The generic entry point: a C closure whose upvalue 1 is its OpDesc (light userdata).
 int op_entry(lua_State* L);
+
+// Queues one request whose arguments `op`'s check() has read into `a`, with the value at
+// stack index `cb` as its callback (0: none). Pushes its handle, or nil when the SQ is
+// full. The ring must be open. (For entry points other than op_entry: await.cpp.)
+int queue_request(lua_State* L, LuaRing* r, const OpDesc* op, const OpArgs& a, int cb);
+
+// Sets luring._await, luring._task and luring._task_pending in the table on top of the
+// stack: the await form of the hot ops, for luring.async (await.cpp).
+void open_await(lua_State* L);
 
 // ring:link({ {name, args..., cb [, sqe_flags]}, ... } [, "hard"]): queues the requests
 // as one chain (IOSQE_IO_LINK, or IO_HARDLINK with "hard"), whole or not at all.

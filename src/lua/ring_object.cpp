@@ -238,6 +238,7 @@ void close_ring(lua_State* L, LuaRing* r, int idx) {
         r->requests.abandon();  // leak the buffers rather than free them under the kernel
     }
     r->pending_count = 0;
+    r->tasks.release();
     r->closed = true;
 }
 

@@ -126,6 +126,11 @@ int queue(lua_State* L, LuaRing* r, Member* members, std::uint32_t n, std::uint8
 
 }  // namespace
 
+int queue_request(lua_State* L, LuaRing* r, const OpDesc* op, const OpArgs& a, int cb) {
+    Member m{op, a, cb, 0};
+    return queue(L, r, &m, 1, 0);
+}
+
 int op_entry(lua_State* L) {
     const auto* op = static_cast<const OpDesc*>(lua_touserdata(L, lua_upvalueindex(1)));
     LuaRing* r = check_ring(L, 1);

@@ -33,6 +33,9 @@ local loop = nil  -- the running loop (see core.run)
 -- The task of each coroutine: the running task is task_of[co_running()]. (Tasks are
 -- resumed from dispatch in C too, so no Lua variable could follow which one runs.)
 local task_of = setmetatable({}, { __mode = "k" })
+-- The ring knows each task's coroutine too (luring._task), and whether its waits may
+-- take the fast path of luring._await: while its alert (below) is not set.
+local set_task = luring._task
 
 -- ---- Timers: a binary heap of records { at = seconds, pos = index, task, kind } ----
 
@@ -135,6 +138,7 @@ function finish(task)
     if not ok and err ~= cancelled then error(err, 0) end
   end
   task.state = "done"
+  set_task(L.ring, task.co, nil)
   L.alive = L.alive - 1
   L.tasks[task] = nil
   local joiners = task.joiners
@@ -206,7 +210,13 @@ end
 -- async.timeout scope, or a request cancelled by its deadline (timed_out). The hot
 -- paths test that one field after each wait.
 local function update_alert(task)
-  task.alert = (task.cancelled or task.expired or task.timed_out) and true or false
+  local alert = (task.cancelled or task.expired or task.timed_out) and true or false
+  task.alert = alert
+  if task.state ~= "done" then set_task(loop.ring, task.co, not alert) end
+end
+local function raise_alert(task)
+  task.alert = true
+  if task.state ~= "done" then set_task(loop.ring, task.co, false) end
 end
 core.update_alert = update_alert
 
@@ -228,6 +238,11 @@ local function after_wait(task, makes_fd, res, a, b, c)
   return res, a, b, c
 end
 core.after_wait = after_wait
+
+-- luring._await's functions: one call queues a request and waits for it, returning
+-- cqe, res, results... (cqe false: the task's alert was set meanwhile, and the caller
+-- ends the wait with after_wait), or nothing when the general path is needed.
+core.aw = luring._await()
 
 -- Before a wait starts, when task.alert is set: a task already cancelled (by itself, or
 -- while it ran) or whose async.timeout expired raises at once instead of waiting first.
@@ -317,6 +332,11 @@ local function interrupt(task)
     if what.remove_waiter then what:remove_waiter(task) end
     task.interrupted = true
     wake_blocked(task, what)
+  else
+    -- Perhaps a wait by the fast path, which only the ring has noted. If that request
+    -- is over (the task is ready to run), cancelling its handle finds nothing.
+    local h = luring._task_pending(loop.ring, task.co)
+    if h then cancel_request(h) end
   end
 end
 
@@ -356,6 +376,7 @@ local function new_task(fn, ...)
   task.co = co
   task.cb = co  -- a coroutine as callback: dispatch resumes it with the completion
   task_of[co] = task
+  set_task(L.ring, co, true)
   L.tasks[task] = true
   task.io_timer = { task = task, kind = "io" }
   task.wait_timer = { task = task, kind = "wait" }
@@ -397,7 +418,7 @@ end
 function Task:cancel()
   if self.state == "done" or self.cancelled then return end
   self.cancelled = true
-  self.alert = true
+  raise_alert(self)
   if self ~= task_of[co_running()] then interrupt(self) end
 end
 
@@ -440,7 +461,7 @@ local function fire_timers(L, t)
     if timer.kind == "io" then
       if task.pending then
         task.timed_out = true
-        task.alert = true
+        raise_alert(task)
         cancel_request(task.pending)
       end
     elseif timer.kind == "wait" then
@@ -453,7 +474,7 @@ local function fire_timers(L, t)
     else  -- an async.timeout scope
       if task.state ~= "done" and not task.expired then
         task.expired = timer.scope
-        task.alert = true
+        raise_alert(task)
         if task ~= task_of[co_running()] then interrupt(task) end
       end
     end

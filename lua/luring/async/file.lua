@@ -11,10 +11,11 @@ local need_task, start, await = core.need_task, core.start, core.await
 local start_for = core.start_for
 local task_of, after_wait, before_wait = core.task_of, core.after_wait, core.before_wait
 local find, sub, byte, concat = string.find, string.sub, string.byte, table.concat
-local co_running, co_yield = coroutine.running, coroutine.yield
+local co_running = coroutine.running
 local math_type = math.type
 local strerror = luring.strerror
 local l_read, l_write = luring.read, luring.write
+local aw_read, aw_write = core.aw.read, core.aw.write
 
 local file = {}
 
@@ -45,7 +46,8 @@ File.__name = "luring.async.file"
 -- write: the end, found with statx when needed); buf, read-ahead bytes starting at
 -- file offset boff.
 local function new(fd, path, mode)
-  local f = setmetatable({ fd = fd, path = path, pos = 0, buf = "", boff = 0, closed = false,
+  local f = setmetatable({ class = File, fd = fd, path = path, pos = 0, buf = "", boff = 0,
+                           closed = false,
                            append = mode:find("a", 1, true) ~= nil, ring = core.ring() }, File)
   core.track(f)
   return f
@@ -386,54 +388,73 @@ local function read_rest(self, task, n, offset, parts, got)
   return concat(parts)
 end
 
--- file:read_at(n, offset): up to n bytes at offset (fewer only at end of file), nil at
--- end of file. The position does not move. The first request is waited for inline:
--- this is the hot path of a copy.
-function File:read_at(n, offset)
-  local task = task_of[co_running()]
-  if not task or self.closed or math_type(n) ~= "integer" or n < 0 or
-     math_type(offset) ~= "integer" or offset < 0 or getmetatable(self) ~= File then
-    task = check_n_offset(self, n, offset, "read_at", "size")
-  end
-  if task.alert then before_wait(task) end
-  local co = task.co
-  local fd = self.fd
-  local h = l_read(self.ring, fd, n, offset, co) or start_for(self, l_read, fd, n, offset, co)
-  if not h then return nil, "file is closed" end
-  task.pending = h
-  local _, res, data = co_yield()
-  task.pending = nil
-  if task.alert then res, data = after_wait(task, false, res, data) end
-  if res == n then return data end
+-- The end of a read_at whose first request gave `res` (not n): an error, the end of the
+-- file, or a short read whose rest is read now.
+local function read_end(self, task, n, offset, res, data)
   if res < 0 then return fail(nil, res) end
   if res == 0 then return n == 0 and "" or nil end
   return read_rest(self, task, n, offset, { data }, res)
 end
 
--- file:write_at(data, offset): writes all of data at offset; the position does not
--- move. The file, or nil, msg, errno.
-function File:write_at(data, offset)
-  local task = task_of[co_running()]
-  if not task or self.closed or type(data) ~= "string" or math_type(offset) ~= "integer" or
-     offset < 0 or getmetatable(self) ~= File then
-    task = check_n_offset(self, data, offset, "write_at", "data")
-  end
+-- read_at the general way: every check with its error, a full SQ retried.
+local function read_at_slow(self, n, offset)
+  local task = check_n_offset(self, n, offset, "read_at", "size")
   if task.alert then before_wait(task) end
-  if self.buf ~= "" then self.buf, self.boff = "", 0 end  -- read-ahead may be stale now
-  local co = task.co
-  local fd = self.fd
-  local h = l_write(self.ring, fd, data, offset, co) or
-            start_for(self, l_write, fd, data, offset, co)
+  local h = start_for(self, l_read, self.fd, n, offset, task.cb)
   if not h then return nil, "file is closed" end
-  task.pending = h
-  local _, res = co_yield()
-  task.pending = nil
-  if task.alert then res = after_wait(task, false, res) end
+  local res, data = await(task, h)
+  if res == n then return data end
+  return read_end(self, task, n, offset, res, data)
+end
+
+-- file:read_at(n, offset): up to n bytes at offset (fewer only at end of file), nil at
+-- end of file. The position does not move. The hot path of a copy: one call of
+-- core.aw.read queues the request and waits for it (nothing returned: it did nothing,
+-- as when an argument is wrong; the general path then says which).
+function File:read_at(n, offset)
+  if self.class == File and not self.closed then
+    local cqe, res, data = aw_read(self.ring, self.fd, n, offset)
+    if cqe ~= nil then
+      if cqe == false then res, data = after_wait(task_of[co_running()], false, res, data) end
+      if res == n then return data end
+      return read_end(self, task_of[co_running()], n, offset, res, data)
+    end
+  end
+  return read_at_slow(self, n, offset)
+end
+
+-- The end of a write_at whose first request wrote `res` bytes: the file, an error, or
+-- the rest written now.
+local function write_end(self, task, data, offset, res)
   if res == #data then return self end
   if res < 0 then return fail(nil, res) end
   local ok, err = write_all(task, self.fd, sub(data, res + 1), offset + res)
   if not ok then return fail(nil, err) end
   return self
+end
+
+local function write_at_slow(self, data, offset)
+  local task = check_n_offset(self, data, offset, "write_at", "data")
+  if task.alert then before_wait(task) end
+  if self.buf ~= "" then self.buf, self.boff = "", 0 end  -- read-ahead may be stale now
+  local h = start_for(self, l_write, self.fd, data, offset, task.cb)
+  if not h then return nil, "file is closed" end
+  return write_end(self, task, data, offset, await(task, h))
+end
+
+-- file:write_at(data, offset): writes all of data at offset; the position does not
+-- move. The file, or nil, msg, errno. The fast path as read_at's.
+function File:write_at(data, offset)
+  if self.class == File and not self.closed then
+    if self.buf ~= "" then self.buf, self.boff = "", 0 end
+    local cqe, res = aw_write(self.ring, self.fd, data, offset)
+    if cqe ~= nil then
+      if cqe == false then res = after_wait(task_of[co_running()], false, res) end
+      if res == #data then return self end
+      return write_end(self, task_of[co_running()], data, offset, res)
+    end
+  end
+  return write_at_slow(self, data, offset)
 end
 
 -- Another task's read or write of this file may still be only queued: it is submitted

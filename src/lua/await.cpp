@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: Apache-2.0
+// The await form of the hot ops, for luring.async: one C call queues the request with
+// the calling coroutine as its callback and yields that coroutine; the completion
+// resumes it from dispatch, and the call returns what the callback would have got. The
+// Lua way of the same (find the task, check each argument's type, queue, note the
+// handle, coroutine.yield, clear the handle) is five calls into C and twice the
+// instructions per request.
+//
+// luring._task(ring, co, fast): makes the coroutine `co` a task of the ring (fast true:
+//   its waits may take the fast path; false: a cancel or deadline waits to be noticed,
+//   so they may not); fast nil: no longer a task.
+// luring._task_pending(ring, co): the handle of the request the task last waited on by
+//   the fast path (it may have completed since), or nil.
+// luring._await(): a table of aw.<op>(ring, args... [, note, key]) for read, write,
+//   recv and send: the op's arguments without the callback. When the calling coroutine
+//   is a fast task of the ring, the arguments have exactly the types and ranges the op
+//   takes (so its check cannot raise), the ring is open, the SQ has room, and note[key]
+//   is nil (when a note table is given): queues, stores the handle as the task's pending
+//   one and in note[key] (a socket's close cancels what is noted on it; the caller
+//   clears it), and yields. Resumed by the completion, it returns cqe, res, results...
+//   as the op's callback gets them, except that cqe is false when the task stopped
+//   being fast while it waited (the caller owes the wait its slow end). Otherwise it
+//   returns nothing at once, having done nothing: the caller takes its general path,
+//   which raises the right errors and retries a full SQ.
+#include <climits>
+#include <cstring>
+
+#include "module.hpp"
+
+namespace luring::lua {
+
+namespace {
+
+// What each argument after the ring must be, one letter per argument:
+//   f  a descriptor (integer, 0 .. INT_MAX)    s  a string
+//   n  a size (integer, 0 .. kMaxTransfer)     o  an offset (integer >= 0)
+//   g  flags (integer, 0 .. INT_MAX)           r  recv flags (g without MSG_TRUNC)
+struct AwaitOp {
+    const char* name;
+    const char* args;
+};
+constexpr AwaitOp kAwaitOps[] = {
+    {"read", "fno"},
+    {"write", "fso"},
+    {"recv", "fnr"},
+    {"send", "fsg"},
+};
+
+bool integer_in(lua_State* L, int idx, lua_Integer lo, lua_Integer hi) {
+    if (lua_isinteger(L, idx) == 0) return false;  // a float or a string: the general path
+    const lua_Integer v = lua_tointeger(L, idx);
+    return v >= lo && v <= hi;
+}
+
+// Whether the arguments at 2.. match `kinds` exactly (no raising, no conversion).
+bool arguments_fit(lua_State* L, const char* kinds) {
+    int idx = 2;
+    for (const char* k = kinds; *k != '\0'; ++k, ++idx) {
+        switch (*k) {
+            case 'f':
+            case 'g':
+                if (!integer_in(L, idx, 0, INT_MAX)) return false;
+                break;
+            case 'r':
+                if (!integer_in(L, idx, 0, INT_MAX) || (lua_tointeger(L, idx) & MSG_TRUNC) != 0)
+                    return false;
+                break;
+            case 'n':
+                if (!integer_in(L, idx, 0, kMaxTransfer)) return false;
+                break;
+            case 'o':
+                if (!integer_in(L, idx, 0, LUA_MAXINTEGER)) return false;
+                break;
+            case 's':
+                if (lua_type(L, idx) != LUA_TSTRING) return false;
+                break;
+            default:
+                return false;
+        }
+    }
+    return true;
+}
+
+const OpDesc* find_op(const char* name) {
+    for (const OpDesc* list : {kIoOps, kFsOps, kNetOps, kTimeOps}) {
+        for (const OpDesc* op = list; op->name != nullptr; ++op) {
+            if (std::strcmp(op->name, name) == 0) return op;
+        }
+    }
+    return nullptr;
+}
+
+// Upvalues of each aw.<op>: its OpDesc and its argument kinds.
+int await_op(lua_State* L) {
+    const auto* op = static_cast<const OpDesc*>(lua_touserdata(L, lua_upvalueindex(1)));
+    const auto* kinds = static_cast<const char*>(lua_touserdata(L, lua_upvalueindex(2)));
+    const int nargs = op->nargs;
+    const int top = lua_gettop(L);
+    const bool noted = top == 1 + nargs + 2;
+    LuaRing* r = to_ring(L, 1);
+    if ((top != 1 + nargs && !noted) || r == nullptr || r->closed || r->closing ||
+        r->fork_generation != g_fork_generation) {
+        return 0;
+    }
+    TaskEntry* task = r->tasks.find(L);
+    // Not yieldable: inside a C function that called Lua (a sort comparator, say),
+    // where coroutine.yield would raise too; the general path says so.
+    if (task == nullptr || !task->fast || !lua_isyieldable(L) || !arguments_fit(L, kinds)) {
+        return 0;
+    }
+    const int note = 2 + nargs;
+    if (noted) {
+        if (lua_type(L, note) != LUA_TTABLE) return 0;
+        lua_pushvalue(L, note + 1);
+        const bool busy = lua_rawget(L, note) != LUA_TNIL;
+        lua_settop(L, top);
+        if (busy) return 0;
+    }
+    OpArgs a;
+    op->check(L, 2, a);  // cannot raise: arguments_fit saw to it
+    lua_pushthread(L);   // the callback: this coroutine
+    queue_request(L, r, op, a, lua_gettop(L));
+    if (lua_isnil(L, -1)) return 0;  // the SQ is full
+    // queue_request ran no Lua, so the entry is still where it was.
+    task->pending = static_cast<std::uint64_t>(lua_tointeger(L, -1));
+    if (noted) {  // note[key] = handle
+        lua_pushvalue(L, note + 1);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, note);
+    }
+    // No continuation: resumed, this call returns what the resume passes (cqe, res...).
+    return lua_yield(L, 0);
+}
+
+int task_set(lua_State* L) {
+    LuaRing* r = check_ring(L, 1);
+    luaL_checktype(L, 2, LUA_TTHREAD);
+    const lua_State* co = lua_tothread(L, 2);
+    if (lua_isnoneornil(L, 3)) {
+        r->tasks.erase(co);
+        return 0;
+    }
+    TaskEntry* t = r->tasks.add(co);
+    if (t == nullptr) return luaL_error(L, "not enough memory for another task");
+    t->fast = lua_toboolean(L, 3) != 0;
+    return 0;
+}
+
+int task_pending(lua_State* L) {
+    LuaRing* r = check_ring(L, 1);
+    luaL_checktype(L, 2, LUA_TTHREAD);
+    const TaskEntry* t = r->tasks.find(lua_tothread(L, 2));
+    if (t == nullptr || t->pending == 0) {
+        lua_pushnil(L);
+    } else {
+        lua_pushinteger(L, static_cast<lua_Integer>(t->pending));
+    }
+    return 1;
+}
+
+int await_ops(lua_State* L) {
+    lua_createtable(L, 0, sizeof kAwaitOps / sizeof kAwaitOps[0]);
+    for (const AwaitOp& w : kAwaitOps) {
+        const OpDesc* op = find_op(w.name);
+        if (op == nullptr || std::strlen(w.args) != op->nargs) {
+            return luaL_error(L, "luring._await: no op %s of %d arguments", w.name,
+                              static_cast<int>(std::strlen(w.args)));
+        }
+        lua_pushlightuserdata(L, const_cast<OpDesc*>(op));
+        lua_pushlightuserdata(L, const_cast<char*>(w.args));
+        lua_pushcclosure(L, await_op, 2);
+        lua_setfield(L, -2, w.name);
+    }
+    return 1;
+}
+
+}  // namespace
+
+void open_await(lua_State* L) {
+    lua_pushcfunction(L, await_ops);
+    lua_setfield(L, -2, "_await");
+    lua_pushcfunction(L, task_set);
+    lua_setfield(L, -2, "_task");
+    lua_pushcfunction(L, task_pending);
+    lua_setfield(L, -2, "_task_pending");
+}
+
+}  // namespace luring::lua
