@@ -9,10 +9,10 @@
 // malloc (a LuaRing is trivially destroyed piecewise: see close_ring).
 #pragma once
 
-#include <lua.hpp>
-
 #include <cstdint>
 #include <cstdlib>
+
+struct lua_State;  // only its address is used (as lua.h's typedef names it)
 
 namespace luring::lua {
 

@@ -938,6 +938,19 @@ case("nested_coroutine", function()
     local t = async.spawn(function() end)
     helper.raises("join: " .. msg, coroutine.wrap(function() t:join() end))
     helper.raises("open: " .. msg, coroutine.wrap(function() async.open(readable) end))
+    -- The waits of luring._await's fast path too.
+    local f = assert(async.open(readable, "w+"))
+    helper.raises("read_at: " .. msg, coroutine.wrap(function() f:read_at(1, 0) end))
+    helper.raises("write_at: " .. msg, coroutine.wrap(function() f:write_at("x", 0) end))
+    local server = assert(async.listen("127.0.0.1", 0))
+    local _, port = server:getsockname()
+    local sa = assert(async.connect("127.0.0.1", port))
+    helper.raises("receive: " .. msg, coroutine.wrap(function() sa:receive(1) end))
+    helper.raises("send: " .. msg, coroutine.wrap(function() sa:send("x") end))
+    sa:close()
+    server:close()
+    assert(async.ring():in_flight() == 0, "a request was queued for a coroutine that cannot wait")
+    f:close()
     -- The task itself is unharmed.
     async.sleep(0.001)
     -- A callback of the callback API is not a task either.
@@ -948,6 +961,34 @@ case("nested_coroutine", function()
     end)
     async.sleep(0.01)
     assert(err and err:find("sleep: not inside a task", 1, true), tostring(err))
+  end)
+end)
+
+-- A task inside a C function that called Lua back (a sort comparator) cannot yield:
+-- a wait there raises before anything is queued, so no completion later resumes a
+-- coroutine that is not waiting for it, and the task goes on.
+case("wait_inside_c_call", function()
+  local path = helper.tmpname()
+  local w = assert(io.open(path, "w"))
+  w:write("abc")
+  w:close()
+  async.run(function()
+    local f = assert(async.open(path))
+    for _, wait in ipairs({
+      function() return f:read_at(1, 0) end,
+      function() return f:write_at("x", 5) end,
+      function() return f:read(1) end,
+      function() return async.stat(path) end,
+    }) do
+      local ok, err = pcall(table.sort, { 2, 1 }, function(a, b)
+        wait()
+        return a < b
+      end)
+      assert(not ok and tostring(err):find("C%-call boundary"), tostring(err))
+      assert(async.ring():in_flight() == 0, "a request was queued: " .. tostring(err))
+    end
+    assert(f:read_at(3, 0) == "abc")
+    f:close()
   end)
 end)
 

@@ -13,7 +13,8 @@
 local luring = require "luring"
 
 local co_create, co_resume, co_yield = coroutine.create, coroutine.resume, coroutine.yield
-local co_running, co_close = coroutine.running, coroutine.close
+local co_running, co_close, co_isyieldable = coroutine.running, coroutine.close,
+                                             coroutine.isyieldable
 local now = luring.now
 local traceback = debug.traceback
 local pack, unpack = table.pack, table.unpack
@@ -276,6 +277,9 @@ core.await = await
 local function start_guarded(guard, op, ...)
   local task = task_of[co_running()]
   if task and task.alert then before_wait(task) end
+  -- Inside a C function that called Lua (a sort comparator, say) the task cannot yield
+  -- to wait: raise before queuing a request whose completion would resume it.
+  if task and not co_isyieldable() then error("attempt to yield across a C-call boundary", 3) end
   local ring = loop.ring
   local h = op(ring, ...)
   if h then return h end
@@ -484,9 +488,12 @@ end
 local function run_loop(L)
   local ring = L.ring
   local run_once = ring.run_once
+  local timers = L.timers
   while L.alive > 0 do
-    run_ready(L)
-    if L.alive == 0 then break end
+    if L.ready_head < L.ready_tail then
+      run_ready(L)
+      if L.alive == 0 then break end
+    end
     local timeout
     if L.ready_head < L.ready_tail then
       timeout = 0
@@ -497,7 +504,7 @@ local function run_loop(L)
         timeout = 0.001
       end
     else
-      local first = L.timers[1]
+      local first = timers[1]
       if first then
         timeout = first.at - now()
         if timeout < 0 then timeout = 0 elseif timeout > 1e9 then timeout = 1e9 end
@@ -506,7 +513,7 @@ local function run_loop(L)
     -- One call: submit what the tasks queued, wait for a completion or the nearest
     -- deadline (with a timeout it sleeps even when nothing is in flight), dispatch.
     local handled, left = run_once(ring, timeout)
-    if L.timers[1] then fire_timers(L, now()) end
+    if timers[1] then fire_timers(L, now()) end
     if handled == 0 and left == 0 and not timeout and L.ready_head == L.ready_tail and
        L.alive > 0 then
       error(("luring.async.run: %d task(s) wait for each other forever (queues or joins "

@@ -10,11 +10,12 @@ local need_task, start, await, now = core.need_task, core.start, core.await, cor
 local start_for = core.start_for
 local task_of, after_wait, before_wait = core.task_of, core.after_wait, core.before_wait
 local find, sub, gsub, concat = string.find, string.sub, string.gsub, table.concat
-local co_running, co_yield = coroutine.running, coroutine.yield
+local co_running = coroutine.running
 local math_type = math.type
 local strerror = luring.strerror
 local errno = luring.errno
 local l_recv, l_send = luring.recv, luring.send
+local aw_recv, aw_send = core.aw.recv, core.aw.send
 
 local socket = {}
 
@@ -163,27 +164,9 @@ function Socket:deadline()
   return nil
 end
 
--- Receives more bytes into the buffer. Returns nil, or an error word. Without a
--- deadline the wait is inline (the hot path of every receive).
-local function fill(self, task, deadline)
-  if task.alert then before_wait(task) end
-  local co = task.co
-  local fd = self.fd
-  local ring = self.ring or ring_of(self)
-  local h = l_recv(ring, fd, RECV_SIZE, 0, co) or start_for(self, l_recv, fd, RECV_SIZE, 0, co)
-  if not h then return "closed" end
-  local res, data
-  if self.p1 then note_pending(self, h) else self.p1 = h end
-  if deadline then
-    res, data = await(task, h, deadline)
-  else
-    task.pending = h
-    local _
-    _, res, data = co_yield()
-    task.pending = nil
-    if task.alert then res, data = after_wait(task, false, res, data) end
-  end
-  if self.p1 == h then self.p1 = nil else clear_pending(self, h) end
+-- What a recv brought (res, data; res nil: timed out), into the buffer. Returns nil, or
+-- an error word.
+local function filled(self, res, data)
   if res == nil then return "timeout" end
   if self.closed then return "closed" end
   if res <= 0 then return res == 0 and "closed" or message(res) end
@@ -195,6 +178,25 @@ local function fill(self, task, deadline)
   end
   self.pos = 1
   return nil
+end
+
+-- Receives more bytes into the buffer. Returns nil, or an error word. Without a
+-- deadline the wait is by core.aw (the hot path of every receive), noted in self.p1 for
+-- close() to cancel.
+local function fill(self, task, deadline)
+  if not deadline then
+    local cqe, res, data = aw_recv(self.ring, self.fd, RECV_SIZE, 0, self, "p1")
+    if cqe ~= nil then
+      self.p1 = nil
+      if cqe == false then res, data = after_wait(task, false, res, data) end
+      return filled(self, res, data)
+    end
+  end
+  if task.alert then before_wait(task) end
+  if not self.ring then ring_of(self) end
+  local h = start_for(self, l_recv, self.fd, RECV_SIZE, 0, task.cb)
+  if not h then return "closed" end
+  return filled(self, wait_on(self, task, h, deadline))
 end
 
 -- Everything buffered, consumed.
@@ -215,20 +217,19 @@ end
 -- reads 3 more). data, or nil, err, partial ("timeout", "closed"). "*a" that gets no
 -- byte at all before the close is nil, "closed" too, as LuaSocket's.
 function Socket:receive(pattern, prefix)
-  -- The hot path of a request-response protocol: a byte count, no prefix, no timeout,
-  -- nothing buffered, and one recv that brings exactly that many bytes.
-  if prefix == nil and math_type(pattern) == "integer" and pattern > 0 and not self.timeout and
-     self.pos > #self.buf and not self.closed and self.fd then
-    local task = task_of[co_running()]
-    if task then
-      local err = fill(self, task, nil)
-      if err then return nil, err, take_all(self) end
-      local buf = self.buf
-      if #buf == pattern then
-        self.buf = ""
-        return buf
-      end
+  -- The hot path of a request-response protocol: a byte count this socket was asked for
+  -- before (so known to be valid: count_pattern), no prefix, no timeout, nothing
+  -- buffered, and one recv that brings exactly that many bytes.
+  if pattern == self.count_pattern and prefix == nil and self.buf == "" and
+     not self.timeout and not self.closed then
+    local cqe, res, data = aw_recv(self.ring, self.fd, RECV_SIZE, 0, self, "p1")
+    if cqe ~= nil then
+      self.p1 = nil
+      if cqe == false then res, data = after_wait(task_of[co_running()], false, res, data) end
+      if res == pattern and not self.closed then return data end
       -- More or fewer bytes: the general way below takes them from the buffer.
+      local err = filled(self, res, data)
+      if err then return nil, err, take_all(self) end
     end
   end
   local task = task_of[co_running()] or need_task("receive")
@@ -246,6 +247,7 @@ function Socket:receive(pattern, prefix)
   if count then
     count = count >= 0 and math.tointeger(count // 1)
     if not count then error("bad argument #1 to 'receive' (invalid receive pattern)", 2) end
+    if math_type(pattern) == "integer" and pattern > 0 then self.count_pattern = pattern end
     local had = #prefix
     if had > 0 and count <= had then return prefix end
     local want = count - had
@@ -322,28 +324,22 @@ end
 -- sock:send(data [, i [, j]]): sends all of data:sub(i, j). The index of the last byte
 -- sent, or nil, err, last.
 function Socket:send(data, i, j)
-  local task = task_of[co_running()]
-  -- The hot path: a whole string, no timeout, sent by one request.
-  if task and i == nil and j == nil and not self.timeout and not self.closed and self.fd and
-     type(data) == "string" then
-    if task.alert then before_wait(task) end
-    local co, fd = task.co, self.fd
-    local h = l_send(self.ring or ring_of(self), fd, data, MSG_NOSIGNAL, co) or
-              start_for(self, l_send, fd, data, MSG_NOSIGNAL, co)
-    if not h then return nil, "closed", 0 end
-    if self.p1 then note_pending(self, h) else self.p1 = h end
-    task.pending = h
-    local _, res = co_yield()
-    task.pending = nil
-    if self.p1 == h then self.p1 = nil else clear_pending(self, h) end
-    if task.alert then res = after_wait(task, false, res) end
-    local len = #data
-    if res == len then return len end
-    if self.closed then return nil, "closed", 0 end
-    if res < 0 then return nil, message(res), 0 end
-    return self:send(data, res + 1)  -- the rest, the general way
+  -- The hot path: a whole string, no timeout, sent by one request of core.aw (noted in
+  -- self.p2 for close() to cancel).
+  if i == nil and j == nil and not self.timeout and not self.closed then
+    local cqe, res = aw_send(self.ring, self.fd, data, MSG_NOSIGNAL, self, "p2")
+    if cqe ~= nil then
+      self.p2 = nil
+      if cqe == false then res = after_wait(task_of[co_running()], false, res) end
+      local len = #data
+      if res == len then return len end
+      if self.closed then return nil, "closed", 0 end
+      if res < 0 then return nil, message(res), 0 end
+      return self:send(data, res + 1)  -- the rest, the general way
+    end
   end
-  task = task or need_task("send")
+  local task = task_of[co_running()] or need_task("send")
+  if not self.ring then ring_of(self) end
   local t = type(data)
   if t == "number" then
     data = tostring(data)
