@@ -96,7 +96,10 @@ public:
 
     // Mirrors io_uring_submit(): returns the number of SQEs the kernel consumed (may be
     // fewer than queued; the rest stay queued) or -errno (-EAGAIN, -EBUSY: reap and
-    // retry; the SQEs stay queued). Under SQPOLL, the number published.
+    // retry; the SQEs stay queued). Under SQPOLL, the number this call published: the
+    // kernel does not count there, and `tail - khead` (what liburing returns, "may report
+    // a higher number", man io_uring_submit.3) also counts SQEs published by earlier calls
+    // that the poller has not consumed yet (it may post their CQEs before it moves khead).
     int submit() noexcept { return submit_and_wait(0); }
 
     // Mirrors io_uring_submit_and_wait(): submits, then blocks until at least `wait_nr`
@@ -162,6 +165,11 @@ private:
 inline int Ring::enter(std::uint32_t wait_nr, std::uint32_t extra_flags, const void* arg,
                        std::size_t argsz) noexcept {
     if (!is_open()) return -EBADF;
+    const bool sqpoll = (params_.flags & setup::sqpoll) != 0;
+    // Under SQPOLL, what this call publishes: ktail before and after the flush. Relaxed:
+    // ktail is our own store; the kernel only reads it.
+    const std::uint32_t* ktail = sq_ring_.at<const std::uint32_t>(params_.sq_off.tail);
+    const std::uint32_t old_tail = sqpoll ? atomics::load_relaxed(ktail) : 0;
     const std::uint32_t to_submit = sq_.flush();
     std::uint32_t flags = extra_flags;
     // Waiting needs GETEVENTS; so does a CQ overflow backlog or pending task work, which
@@ -170,7 +178,9 @@ inline int Ring::enter(std::uint32_t wait_nr, std::uint32_t extra_flags, const v
         (params_.flags & setup::iopoll) != 0) {
         flags |= enter::getevents;
     }
-    if ((params_.flags & setup::sqpoll) != 0) {
+    std::uint32_t published = 0;
+    if (sqpoll) {
+        published = atomics::load_relaxed(ktail) - old_tail;
         // Wake a sleeping poller only when there is something for it to do, as
         // liburing's sq_ring_needs_enter: an event loop that submits every tick with
         // nothing queued must not keep waking a kernel thread. Nothing is lost: the
@@ -184,14 +194,14 @@ inline int Ring::enter(std::uint32_t wait_nr, std::uint32_t extra_flags, const v
         }
         // The poller is awake and will see the tail: no syscall needed.
         if ((flags & (enter::getevents | enter::sq_wakeup)) == 0) {
-            return static_cast<int>(to_submit);
+            return static_cast<int>(published);
         }
     } else if (to_submit == 0 && (flags & enter::getevents) == 0) {
         return 0;
     }
     int ret = sys::io_uring_enter(fd_.get(), to_submit, wait_nr, flags, arg, argsz);
-    // Under SQPOLL the kernel does not count: report what we published.
-    if (ret >= 0 && (params_.flags & setup::sqpoll) != 0) return static_cast<int>(to_submit);
+    // Under SQPOLL the kernel does not count: report what this call published.
+    if (ret >= 0 && sqpoll) return static_cast<int>(published);
     return ret;
 }
 
