@@ -230,6 +230,19 @@ int op_link(lua_State* L) {
                               "CQE_SKIP_SUCCESS: nothing would tell it ended)");
         }
     }
+    // After the checks above, so misuse reads the same on every kernel. A kernel without
+    // IORING_FEAT_CQE_SKIP (before 5.17) does not know the flag: it fails the request at
+    // submission (-EINVAL), which also cancels the rest of the chain, hard or not, and
+    // posts the CQE a silent request never gets.
+    if ((r->ring.features() & uring::feat::cqe_skip) == 0) {
+        for (lua_Integer k = 0; k < n; ++k) {
+            if ((members[k].sqe_flags & uring::sqe_flag::cqe_skip_success) != 0) {
+                return luaL_error(L, "bad argument #1 to 'link' (request %I: CQE_SKIP_SUCCESS "
+                                  "needs IORING_FEAT_CQE_SKIP (5.17), which this kernel lacks)",
+                                  k + 1);
+            }
+        }
+    }
     return queue(L, r, members, static_cast<std::uint32_t>(n), link);
 }
 

@@ -204,8 +204,14 @@ case("in_flight", function()
   assert(ring:wait(3) == 3 and ring:in_flight() == 3)
   luring.do_cqes(ring)
   assert(ring:in_flight() == 0)
-  -- A chain counts each member, silent ones included, until the chain ends.
-  assert(ring:link({ { "nop", nil, luring.sqe.CQE_SKIP_SUCCESS }, { "nop" } }, "hard"))
+  -- A chain counts each member, silent ones included, until the chain ends. (A kernel
+  -- without IORING_FEAT_CQE_SKIP, before 5.17, has no silent ones: ring:link refuses it.)
+  local silent = 0
+  for _, f in ipairs(luring.probe().features.names) do
+    if f == "cqe_skip" then silent = luring.sqe.CQE_SKIP_SUCCESS end
+  end
+  if silent == 0 then print("note: the kernel lacks IORING_FEAT_CQE_SKIP (5.17)") end
+  assert(ring:link({ { "nop", nil, silent }, { "nop" } }, "hard"))
   assert(ring:in_flight() == 2)
   assert(ring:run() == 0 and ring:in_flight() == 0)
   -- A full queue queues nothing and counts nothing.
