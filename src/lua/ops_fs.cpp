@@ -6,9 +6,15 @@
 // Paths are relative to the current directory (AT_FDCWD) and are copied into the slot's
 // buffer, which lives until the final completion (so SQPOLL may read them late). New
 // descriptors are close-on-exec, and closed by the module if no callback receives them.
+// On a kernel without the op (the probe says so), unlinkat, renameat (5.11), mkdirat,
+// symlinkat, linkat (5.15) and ftruncate (6.9) are done synchronously when queued, as
+// bind and listen are (OpDesc::sync): the callback still runs from do_cqes.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <climits>
 #include <cstdio>
@@ -135,6 +141,9 @@ int open_mode_flags(const char* mode) {
     while (*mode == 'b') ++mode;  // binary: means nothing on POSIX
     return *mode == '\0' ? flags : -1;
 }
+
+// A libc call's result as a CQE would carry it: the value, or -errno.
+std::int32_t sync_result(int ret) { return ret >= 0 ? ret : -errno; }
 
 // Both paths of a two-path op go in the slot's buffer, one after the other.
 void prep_two_paths(const OpArgs& a, char* buf, const char*& first, const char*& second) {
@@ -294,6 +303,9 @@ void check_ftruncate(lua_State* L, int base, OpArgs& a) {
 void prep_ftruncate(lua_State*, uring::Sqe& sqe, const OpArgs& a, char*) {
     uring::prep_ftruncate(sqe, a.fd, static_cast<std::uint64_t>(a.n[0]));
 }
+std::int32_t sync_ftruncate(const OpArgs& a, char*) {
+    return sync_result(::ftruncate(a.fd, static_cast<off_t>(a.n[0])));
+}
 
 // ---- unlinkat(path, dir, cb) -> cb(cqe, res)   (5.11; dir true: rmdir)
 void check_unlinkat(lua_State* L, int base, OpArgs& a) {
@@ -303,6 +315,10 @@ void check_unlinkat(lua_State* L, int base, OpArgs& a) {
 void prep_unlinkat(lua_State*, uring::Sqe& sqe, const OpArgs& a, char* buf) {
     uring::prep_unlinkat(sqe, AT_FDCWD, copy_path(buf, 0, a.str, a.str_len),
                          static_cast<int>(a.n[0]));
+}
+std::int32_t sync_unlinkat(const OpArgs& a, char* buf) {
+    return sync_result(
+        ::unlinkat(AT_FDCWD, copy_path(buf, 0, a.str, a.str_len), static_cast<int>(a.n[0])));
 }
 
 // ---- renameat(old, new, flags, cb) -> cb(cqe, res)   (5.11)
@@ -318,6 +334,14 @@ void prep_renameat(lua_State*, uring::Sqe& sqe, const OpArgs& a, char* buf) {
     prep_two_paths(a, buf, from, to);
     uring::prep_renameat(sqe, AT_FDCWD, from, AT_FDCWD, to, static_cast<unsigned>(a.n[0]));
 }
+std::int32_t sync_renameat(const OpArgs& a, char* buf) {
+    const char* from = nullptr;
+    const char* to = nullptr;
+    prep_two_paths(a, buf, from, to);
+    // renameat2(2) (3.15): the op takes the same flags.
+    return sync_result(
+        ::renameat2(AT_FDCWD, from, AT_FDCWD, to, static_cast<unsigned>(a.n[0])));
+}
 
 // ---- mkdirat(path, mode, cb) -> cb(cqe, res)   (5.15)
 void check_mkdirat(lua_State* L, int base, OpArgs& a) {
@@ -327,6 +351,10 @@ void check_mkdirat(lua_State* L, int base, OpArgs& a) {
 void prep_mkdirat(lua_State*, uring::Sqe& sqe, const OpArgs& a, char* buf) {
     uring::prep_mkdirat(sqe, AT_FDCWD, copy_path(buf, 0, a.str, a.str_len),
                         static_cast<std::uint32_t>(a.n[0]));
+}
+std::int32_t sync_mkdirat(const OpArgs& a, char* buf) {
+    return sync_result(::mkdirat(AT_FDCWD, copy_path(buf, 0, a.str, a.str_len),
+                                 static_cast<mode_t>(a.n[0])));
 }
 
 // ---- symlinkat(target, linkpath, cb) -> cb(cqe, res)   (5.15)
@@ -340,6 +368,12 @@ void prep_symlinkat(lua_State*, uring::Sqe& sqe, const OpArgs& a, char* buf) {
     prep_two_paths(a, buf, target, link);
     uring::prep_symlinkat(sqe, target, AT_FDCWD, link);
 }
+std::int32_t sync_symlinkat(const OpArgs& a, char* buf) {
+    const char* target = nullptr;
+    const char* link = nullptr;
+    prep_two_paths(a, buf, target, link);
+    return sync_result(::symlinkat(target, AT_FDCWD, link));
+}
 
 // ---- linkat(old, new, flags, cb) -> cb(cqe, res)   (5.15)
 void check_linkat(lua_State* L, int base, OpArgs& a) {
@@ -352,6 +386,12 @@ void prep_linkat(lua_State*, uring::Sqe& sqe, const OpArgs& a, char* buf) {
     const char* to = nullptr;
     prep_two_paths(a, buf, from, to);
     uring::prep_linkat(sqe, AT_FDCWD, from, AT_FDCWD, to, static_cast<int>(a.n[0]));
+}
+std::int32_t sync_linkat(const OpArgs& a, char* buf) {
+    const char* from = nullptr;
+    const char* to = nullptr;
+    prep_two_paths(a, buf, from, to);
+    return sync_result(::linkat(AT_FDCWD, from, AT_FDCWD, to, static_cast<int>(a.n[0])));
 }
 
 // ---- splice(fd_in, off_in, fd_out, off_out, nbytes, flags, cb) -> cb(cqe, res)   (5.7)
@@ -410,12 +450,16 @@ extern const OpDesc kFsOps[] = {
     {"statx", uring::Op::statx, 2, 0, check_statx, prep_statx, push_statx, nullptr},
     {"fsync", uring::Op::fsync, 2, 0, check_fsync, prep_fsync, nullptr, nullptr},
     {"fallocate", uring::Op::fallocate, 4, 0, check_fallocate, prep_fallocate, nullptr, nullptr},
-    {"ftruncate", uring::Op::ftruncate, 2, 0, check_ftruncate, prep_ftruncate, nullptr, nullptr},
-    {"unlinkat", uring::Op::unlinkat, 2, 0, check_unlinkat, prep_unlinkat, nullptr, nullptr},
-    {"renameat", uring::Op::renameat, 3, 0, check_renameat, prep_renameat, nullptr, nullptr},
-    {"mkdirat", uring::Op::mkdirat, 2, 0, check_mkdirat, prep_mkdirat, nullptr, nullptr},
-    {"symlinkat", uring::Op::symlinkat, 2, 0, check_symlinkat, prep_symlinkat, nullptr, nullptr},
-    {"linkat", uring::Op::linkat, 3, 0, check_linkat, prep_linkat, nullptr, nullptr},
+    {"ftruncate", uring::Op::ftruncate, 2, 0, check_ftruncate, prep_ftruncate, nullptr,
+     sync_ftruncate},
+    {"unlinkat", uring::Op::unlinkat, 2, 0, check_unlinkat, prep_unlinkat, nullptr,
+     sync_unlinkat},
+    {"renameat", uring::Op::renameat, 3, 0, check_renameat, prep_renameat, nullptr,
+     sync_renameat},
+    {"mkdirat", uring::Op::mkdirat, 2, 0, check_mkdirat, prep_mkdirat, nullptr, sync_mkdirat},
+    {"symlinkat", uring::Op::symlinkat, 2, 0, check_symlinkat, prep_symlinkat, nullptr,
+     sync_symlinkat},
+    {"linkat", uring::Op::linkat, 3, 0, check_linkat, prep_linkat, nullptr, sync_linkat},
     {"splice", uring::Op::splice, 6, 0, check_splice, prep_splice, nullptr, nullptr},
     {"tee", uring::Op::tee, 4, 0, check_tee, prep_tee, nullptr, nullptr},
     {nullptr, uring::Op::nop, 0, 0, nullptr, nullptr, nullptr, nullptr},

@@ -630,6 +630,153 @@ case("close_then_reuse", function()
   end
 end)
 
+-- ---- kernels without the directory ops ----------------------------------------------
+
+-- The fs ops a kernel may lack (Debian's 5.10 has renameat and unlinkat but not mkdirat,
+-- symlinkat or linkat; 6.1 lacks ftruncate): the module does them synchronously when
+-- they are queued (OpDesc::sync), so ring:mkdirat and async.mkdir work there too. The
+-- child runs with the probe answering "unsupported" for them on any kernel.
+local hidden_fs_ops = { "unlinkat", "renameat", "mkdirat", "symlinkat", "linkat", "ftruncate" }
+
+local fallback_child = [[
+local luring = require "luring"
+local async = require "luring.async"
+local helper = require "helper"
+local dir = assert(arg[1])
+local hidden = {}
+for name in ("unlinkat renameat mkdirat symlinkat linkat ftruncate"):gmatch("%S+") do
+  hidden[name] = true
+end
+for _, op in ipairs(luring.probe().ops) do
+  assert(not (hidden[op.name] and op.supported), op.name .. " should look unsupported")
+end
+local E = luring.errno
+local ring = luring.queue_init(16, 0)
+local got = {}
+local function cb(tag) return function(_, res) got[tag] = res end end
+local function exists(path) return os.rename(path, path) ~= nil end
+-- Each is done when queued, before any submit; its result comes back through the ring.
+local d = dir .. "/d"
+assert(ring:mkdirat(d, tonumber("700", 8), cb("mkdir")))
+assert(exists(d), "mkdirat did not run when queued")
+assert(ring:mkdirat(d, nil, cb("mkdir2")))
+local f = assert(io.open(d .. "/file", "w"))
+f:write("0123456789")
+f:close()
+assert(ring:symlinkat("file", d .. "/sym", cb("symlink")))
+assert(exists(d .. "/sym"), "symlinkat did not run when queued")
+assert(ring:linkat(d .. "/file", d .. "/hard", 0, cb("link")))
+assert(exists(d .. "/hard"), "linkat did not run when queued")
+assert(ring:renameat(d .. "/hard", d .. "/moved", 0, cb("rename")))
+assert(exists(d .. "/moved") and not exists(d .. "/hard"), "renameat did not run when queued")
+assert(ring:renameat(d .. "/file", d .. "/sym", luring.rename.NOREPLACE, cb("noreplace")))
+local fd = luring.open_file(d .. "/moved", "a")
+assert(fd >= 0, fd)
+assert(ring:ftruncate(fd, 4, cb("ftruncate")))
+assert(helper.slurp(d .. "/file") == "0123", "ftruncate did not run when queued")
+assert(ring:unlinkat(d .. "/sym", false, cb("unlink")))
+assert(not exists(d .. "/sym"), "unlinkat did not run when queued")
+assert(ring:unlinkat(d, true, cb("rmdir")))
+assert(ring:in_flight() == 9, ring:in_flight())
+helper.run_until(ring, function() return ring:in_flight() == 0 end)
+assert(got.mkdir == 0 and got.mkdir2 == -E.EEXIST, got.mkdir2)
+assert(got.symlink == 0 and got.link == 0 and got.rename == 0 and got.ftruncate == 0)
+assert(got.noreplace == -E.EEXIST, got.noreplace)
+assert(got.unlink == 0 and got.rmdir == -E.ENOTEMPTY, got.rmdir)
+assert(luring.close_fd_now(fd))
+-- Done at once, it could neither wait for the requests before it nor stop the chain.
+helper.raises("mkdirat cannot be linked on this kernel", ring.link, ring,
+              { { "nop" }, { "mkdirat", dir .. "/x" } })
+assert(not exists(dir .. "/x"))
+ring:close()
+-- luring.async's files, with the errors os.remove and io.open give.
+async.run(function()
+  assert(async.mkdir(dir .. "/a") == true)
+  local ok, err, code = async.mkdir(dir .. "/a")
+  assert(ok == nil and err == dir .. "/a: File exists" and code == 17, tostring(err))
+  assert(async.rename(dir .. "/a", dir .. "/b") == true)
+  assert(async.stat(dir .. "/b").type == "directory" and async.stat(dir .. "/a") == nil)
+  assert(async.remove(dir .. "/b") == true)
+  local r, o = table.pack(async.remove(dir .. "/b")), table.pack(os.remove(dir .. "/b"))
+  assert(r[1] == nil and r[2] == o[2] and r[3] == o[3], tostring(r[2]))
+end)
+for _, name in ipairs({ "file", "moved" }) do assert(os.remove(d .. "/" .. name)) end
+assert(os.remove(d))
+print("ok")
+]]
+
+-- Interposes syscall(2): after IORING_REGISTER_PROBE succeeds, the opcodes listed in
+-- LURING_TEST_HIDE_OPS (comma separated) are reported unsupported (as test_net's).
+local shim_source = [[
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <linux/io_uring.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+
+long syscall(long n, ...) {
+    static long (*real)(long, ...);
+    va_list ap;
+    long a[6];
+    va_start(ap, n);
+    for (int i = 0; i < 6; i++) a[i] = va_arg(ap, long);
+    va_end(ap);
+    if (!real) real = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
+    long ret = real(n, a[0], a[1], a[2], a[3], a[4], a[5]);
+    if (n == __NR_io_uring_register && a[1] == IORING_REGISTER_PROBE && ret == 0) {
+        struct io_uring_probe *p = (struct io_uring_probe *)a[2];
+        const char *hide = getenv("LURING_TEST_HIDE_OPS");
+        while (hide && *hide) {
+            char *end;
+            long op = strtol(hide, &end, 10);
+            for (unsigned i = 0; i < p->ops_len; i++) {
+                if (p->ops[i].op == op) p->ops[i].flags &= ~IO_URING_OP_SUPPORTED;
+            }
+            hide = *end ? end + 1 : end;
+        }
+    }
+    return ret;
+}
+]]
+
+case("sync_fallback", function()
+  local luring = require "luring"
+  local p = luring.probe()
+  if not p.probe.supported then helper.skip("the kernel has no probe (before 5.6)") end
+  local codes = {}
+  for _, op in ipairs(p.ops) do
+    for _, name in ipairs(hidden_fs_ops) do
+      if op.name == name and op.supported then codes[#codes + 1] = op.code end
+    end
+  end
+  local dir = helper.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir " .. dir))
+  local src, so, script = dir .. "/shim.c", dir .. "/shim.so", dir .. "/child.lua"
+  write_file(src, shim_source)
+  write_file(script, fallback_child)
+  local cc = os.getenv("CC") or "cc"
+  -- Not under the sanitizers' preload: the compiler is not built for it.
+  local built = os.execute(("LD_PRELOAD= %s -shared -fPIC -o %s %s -ldl >%s/cc.log 2>&1"):format(
+    cc, so, src, dir))
+  if not built then
+    os.execute("rm -rf " .. dir)
+    helper.skip("no C compiler to build the probe shim (" .. cc .. ")")
+  end
+  local work = dir .. "/work"
+  assert(os.execute("mkdir " .. work))
+  local preload = ((os.getenv("LD_PRELOAD") or "") .. " " .. so):gsub("^ ", "")
+  local cmd = ("LD_PRELOAD=%s LURING_TEST_HIDE_OPS=%s %s %s 2>&1"):format(
+    helper.shell_quote(preload), table.concat(codes, ","), helper.lua_command(script),
+    helper.shell_quote(work))
+  local pipe = io.popen(cmd)
+  local out = pipe:read("a")
+  local ok = pipe:close()
+  os.execute("rm -rf " .. dir)
+  assert(ok and out:find("ok\n$"), out)
+end)
+
 -- ---- close, __close, __gc -----------------------------------------------------------
 
 case("close_and_gc", function()
