@@ -1,23 +1,42 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
-# minroot.sh LUA LURING_SO TESTLIB_SO SOURCE_ROOT TEST... [!TEST:CASE...]: runs the Lua
-# tests TEST... (tests/lua/TEST.lua, every case but the !TEST:CASE ones, which need a
-# program or LuaSocket) on a minimal system: a root file system holding only the
+# minroot.sh [--root-in DIR] LUA LURING_SO TESTLIB_SO SOURCE_ROOT TEST... [!TEST:CASE...]:
+# runs the Lua tests TEST... (tests/lua/TEST.lua, every case but the !TEST:CASE ones,
+# which need a program or LuaSocket) on a minimal system: a root file system holding only the
 # interpreter, exactly the files `ldd` names for it, luring.so, the Lua layer (lua/luring),
 # the Lua test files and testlib.so, plus /tmp, /proc and five /dev nodes. There is no
 # libstdc++, no shell and no other program: each case runs as `lua5.4 TEST.lua CASE`,
 # started from outside. Needs root (unshare --root into a private mount namespace with
-# its own /proc).
+# its own /proc). The root is made in DIR (meson passes the build folder), else in
+# ${TMPDIR:-/tmp}: the first of them whose file system lets device nodes be opened (a
+# /tmp mounted nodev, as in kernel-run.sh's guests, does not).
 set -eu
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (unshare --root, mount)"; exit 77; }
 command -v unshare >/dev/null || { echo "SKIP: no unshare (util-linux)"; exit 77; }
+root_in=""
+if [ "$1" = --root-in ]; then root_in=$2; shift 2; fi
 lua=$(command -v "$1"); module=$2; testlib=$3; src=$4
 shift 4
 case "${LD_PRELOAD:-}" in
   *san*) echo "SKIP: a sanitizer build needs its runtimes, which a minimal system lacks"; exit 77 ;;
 esac
 
-root=$(mktemp -d "${TMPDIR:-/tmp}/luring-minroot.XXXXXX")
+# A root where /dev/null, made with mknod, can be opened for writing.
+root=""
+tried=""
+for dir in $root_in "${TMPDIR:-/tmp}"; do
+  r=$(mktemp -d "$dir/luring-minroot.XXXXXX") || continue
+  if mkdir "$r/dev" && mknod -m 666 "$r/dev/null" c 1 3 && (: >"$r/dev/null") 2>/dev/null; then
+    root=$r
+    break
+  fi
+  rm -rf "$r"
+  tried="$tried $dir ($(findmnt -n -o OPTIONS --target "$dir" 2>/dev/null || echo '?'))"
+done
+if [ -z "$root" ]; then
+  echo "SKIP: no folder here can hold the root's /dev nodes (mounted nodev?):$tried"
+  exit 77
+fi
 trap 'rm -rf "$root" "$root.out"' EXIT
 
 # The files ldd names (the loader by its absolute path), copied to the same paths.
@@ -38,7 +57,7 @@ chmod 1777 "$root/tmp"
 cp -r "$src/lua/luring" "$root/luring/lua/"
 cp "$src"/tests/lua/*.lua "$src/tests/ship/list_cases.lua" "$root/luring/tests/"
 node() { mknod -m 666 "$root/dev/$1" c "$2" "$3"; }
-node null 1 3; node zero 1 5; node full 1 7; node random 1 8; node urandom 1 9
+node zero 1 5; node full 1 7; node random 1 8; node urandom 1 9
 if [ -n "$(find "$root" -name 'libstdc++*')" ]; then echo "FAIL: libstdc++ in the root"; exit 1; fi
 echo "root file system ($(find "$root" -type f | wc -l) files, no shell):"
 find "$root" -type f -o -type c | sed "s|^$root||" | sort | sed 's/^/  /'
