@@ -28,6 +28,8 @@ int push_input(lua_State* L, std::int32_t res, const Slot& s) {
 }
 
 // ---- write(fd, content, offset, cb) -> cb(cqe, res)
+// check_write, check_read, check_recv and check_send have a twin for valid arguments in
+// await.cpp (read_arguments, luring.async's fast path): a change here goes there too.
 void check_write(lua_State* L, int base, OpArgs& a) {
     a.fd = check_fd(L, base);
     check_output(L, base + 1, a);

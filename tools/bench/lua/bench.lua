@@ -120,29 +120,18 @@ function bench.async_options(o)
   return { entries = o.entries, flags = o.setup_flags ~= 0 and o.setup_flags or nil }
 end
 
--- The coroutine form of a batch workload: `tasks` tasks of luring.async, each calling
--- op(file) in a loop on the file `path` opened with `mode`; the meter counts once per
--- `tasks` operations of a task, as the callback loops count once per batch.
-function bench.run_async(o, tasks, path, mode, op)
+-- The coroutine form of a batch workload: `tasks` tasks of luring.async, each running
+-- body(f, add) on the file `path` opened with `mode`. A body does its operation in a loop
+-- written as a user would (the call in the loop, no function in between) and calls
+-- add(tasks) once per `tasks` operations, as the callback loops count once per batch,
+-- returning when add says the run is over.
+function bench.run_async(o, tasks, path, mode, body)
   local async = require "luring.async"
   local add, result = bench.meter(o)
   async.run(bench.async_options(o), function()
     local f = assert(async.open(path, mode))
-    local running = true
     local workers = {}
-    for i = 1, tasks do
-      workers[i] = async.spawn(function()
-        local done = 0
-        while running do
-          op(f)
-          done = done + 1
-          if done == tasks then
-            done = 0
-            if not add(tasks) then running = false end
-          end
-        end
-      end)
-    end
+    for i = 1, tasks do workers[i] = async.spawn(body, f, add) end
     for i = 1, tasks do assert(workers[i]:join()) end
     f:close()
   end)

@@ -92,11 +92,18 @@ end
 -- The coroutine form: `batch` tasks of luring.async, each reading with read_at in a
 -- loop (the next offset of the shared sequence each time).
 local function run_async()
-  return bench.run_async(o, batch_size, o.file, "r", function(f)
-    local off = offsets[(next_off & mask) + 1]
-    next_off = next_off + 1
-    local data = f:read_at(BLOCK, off)
-    if not data or #data ~= BLOCK then error("read_at failed") end
+  return bench.run_async(o, batch_size, o.file, "r", function(f, add)
+    local done = 0
+    while true do
+      local data = f:read_at(BLOCK, offsets[(next_off & mask) + 1])
+      next_off = next_off + 1
+      if not data or #data ~= BLOCK then error("read_at failed") end
+      done = done + 1
+      if done == batch_size then
+        done = 0
+        if not add(batch_size) then return end
+      end
+    end
   end)
 end
 

@@ -79,8 +79,16 @@ end
 -- The coroutine form: `batch` tasks of luring.async, each writing with write_at in a
 -- loop; the scheduler submits once per round for all of them.
 local function run_async()
-  return bench.run_async(o, batch_size, "/dev/null", "w", function(f)
-    if not f:write_at(payload, 0) then error("write_at failed") end
+  return bench.run_async(o, batch_size, "/dev/null", "w", function(f, add)
+    local done = 0
+    while true do
+      if not f:write_at(payload, 0) then error("write_at failed") end
+      done = done + 1
+      if done == batch_size then
+        done = 0
+        if not add(batch_size) then return end
+      end
+    end
   end)
 end
 
