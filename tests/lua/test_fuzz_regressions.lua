@@ -214,4 +214,31 @@ case("sqpoll_close_with_a_full_sq", function()
   end
 end)
 
+-- Finding F5: on 6.18 a send_zc queued on a ring that ever ran an IO_DRAIN request (here
+-- a nop, drained and completed long before) never starts: no CQE comes, and close then
+-- waits its 2 s. luring does not track drains (the same send_zc without the drained nop
+-- completes), so the kernel holds it; the fuzzer queues no send_zc after a drain.
+case("send_zc_after_a_drain", function()
+  local has = false
+  for _, o in ipairs(luring.probe().ops or {}) do
+    if o.name == "send_zc" then has = o.supported end
+  end
+  if not has then helper.skip("the kernel lacks send_zc (6.0)") end
+  local r = luring.queue_init(8, 0)
+  local a, b = testlib.socketpair()
+  local drained
+  assert(r:nop(function(_, res) drained = res end, luring.sqe.IO_DRAIN))
+  assert(r:run(5) == 0 and drained == 0, "the drained nop did not complete")
+  local res
+  assert(r:send_zc(a, "hello", luring.msg.NOSIGNAL, function(_, n) res = n end))
+  local started = run_until(r, function() return res ~= nil end, 1)
+  r:close()
+  testlib.close(a)
+  testlib.close(b)
+  if not started then
+    helper.skip("finding F5 (a send_zc after an IO_DRAIN request never starts)")
+  end
+  assert(res == 5, res)
+end)
+
 helper.run_cases(cases)
