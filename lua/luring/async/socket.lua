@@ -333,7 +333,8 @@ function Socket:send(data, i, j)
       if cqe == false then res = after_wait(task_of[co_running()], false, res) end
       local len = #data
       if res == len then return len end
-      if self.closed then return nil, "closed", 0 end
+      -- Closed meanwhile: what the request sent anyway still counts (LuaSocket's last).
+      if self.closed then return nil, "closed", res > 0 and res or 0 end
       if res < 0 then return nil, message(res), 0 end
       return self:send(data, res + 1)  -- the rest, the general way
     end
@@ -363,9 +364,9 @@ function Socket:send(data, i, j)
     if not h then return nil, "closed", i + sent - 1 end
     local res = wait_on(self, task, h, deadline)
     if res == nil then return nil, "timeout", i + sent - 1 end
+    if res > 0 then sent = sent + res end  -- counted even if the socket closed meanwhile
     if self.closed then return nil, "closed", i + sent - 1 end
     if res < 0 then return nil, message(res), i + sent - 1 end
-    sent = sent + res
   end
   return i + total - 1
 end
