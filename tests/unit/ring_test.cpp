@@ -288,7 +288,16 @@ TEST_CASE("sqpoll: submit counts what this call published, not what the poller l
     }
     REQUIRE(ret == 0);
     queue_nop(ring, 1);
-    REQUIRE(ring.submit() == 1);
+    ret = ring.submit();
+    if (ret == -EBADFD) {
+        // On 6.12 the poller of a disabled ring has already set NEED_WAKEUP (it does not
+        // spin for sq_thread_idle there), so submit entered to wake it, and the kernel
+        // refuses enter on a disabled ring: no count of ours to check (6.1, 5.10 and 6.18
+        // leave the poller awake).
+        MESSAGE("skipped: the poller of a disabled ring asks for a wakeup on this kernel");
+        return;
+    }
+    REQUIRE(ret == 1);
     queue_nop(ring, 2);
     queue_nop(ring, 3);
     CHECK(ring.submit() == 2);  // was 3: the first nop is still unconsumed
