@@ -241,4 +241,30 @@ case("send_zc_after_a_drain", function()
   assert(res == 5, res)
 end)
 
+-- Finding F7: ring:close() with a hard chain of two reads of empty pipes in flight.
+-- drain (ring_object.cpp) sends one ASYNC_CANCEL_ANY|ALL: it cancels the first read, the
+-- hard link then issues the second, which that cancel can no longer reach. close waits
+-- its 2 s and leaves the rest of the chain to the kernel, which may run it after close
+-- returned, on whatever file the descriptor numbers name by then: in the fuzzer a write
+-- at the end of such a chain landed in the pipe that reused its number. (The same with a
+-- soft chain whose first member the cancel cannot stop, as an fsync in a kernel worker.)
+-- Fails until close cancels again while requests are left in flight.
+case("close_with_a_hard_chain_of_waiting_reads", function()
+  local r = luring.queue_init(8, 0)
+  local ar, aw = testlib.pipe()
+  local br, bw = testlib.pipe()
+  local function never() error("a closed ring called back") end
+  assert(r:link({ { "read", ar, 10, -1, never }, { "read", br, 10, -1, never },
+                  { "write", bw, "late", -1, never } }, "hard"))
+  assert(r:submit() == 3)
+  r:run_once(0.05)
+  assert(r:in_flight() == 3, r:in_flight())
+  local t0 = luring.now()
+  r:close()
+  local took = luring.now() - t0
+  for _, fd in ipairs({ ar, aw, br, bw }) do testlib.close(fd) end
+  assert(took < 1.5, ("finding F7: close waited %.1f s (the second read, issued after its " ..
+                      "cancel, was left to the kernel)"):format(took))
+end)
+
 helper.run_cases(cases)
