@@ -1774,6 +1774,19 @@ local function do_chain()
     -- Longer than the SQ: raises (nil would mean "submit and retry", which never works).
     too_long = true
   end
+  -- Finding F7: ring:close() cancels once (ASYNC_CANCEL_ANY|ALL), so a member issued
+  -- after that cancel, when one before it ends (a hard chain's cancelled member, or one
+  -- the cancel could not stop, as an fsync running in a kernel worker), is never
+  -- cancelled: close waits its 2 s and leaves it to the kernel, which may run the rest of
+  -- the chain after close returned, on whatever file its descriptor number names then (a
+  -- write landed in the pipe that reused the number). Until close cancels again, only
+  -- the first member of a chain may be a request that might never end.
+  for i = 2, #plans do
+    if not plans[i].sure then
+      for _, p in ipairs(plans) do if p.unstart then p.unstart() end end
+      return
+    end
+  end
   -- A chain of requests where a member may not be sure: a later one then may not be.
   local all_sure = true
   for _, p in ipairs(plans) do
