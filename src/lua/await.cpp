@@ -9,8 +9,8 @@
 // luring._task(ring, co, fast): makes the coroutine `co` a task of the ring (fast true:
 //   its waits may take the fast path; false: a cancel or deadline waits to be noticed,
 //   so they may not); fast nil: no longer a task.
-// luring._task_pending(ring, co): the handle of the request the task last waited on by
-//   the fast path (it may have completed since), or nil.
+// luring._task_pending(ring, co): the handle of the request the task waits on by the
+//   fast path now (dispatch clears it when it resumes the task), or nil.
 // luring._await(): a table of aw.<op>(ring, args... [, note, key]) for read, write,
 //   recv and send: the op's arguments without the callback. When the calling coroutine
 //   is a fast task of the ring, the arguments have exactly the types and ranges the op
@@ -123,18 +123,30 @@ int await_op(lua_State* L) {
     }
     const int note = 2 + nargs;
     if (noted) {
-        if (lua_type(L, note) != LUA_TTABLE) return 0;
+        if (lua_type(L, note) != LUA_TTABLE || lua_type(L, note + 1) != LUA_TSTRING) return 0;
         lua_pushvalue(L, note + 1);
         const bool busy = lua_rawget(L, note) != LUA_TNIL;
         lua_settop(L, top);
         if (busy) return 0;
+        // note[key] = true first: a new key may need memory, and running out must raise
+        // before the request is queued, not after (it would never be waited for).
+        lua_pushvalue(L, note + 1);
+        lua_pushboolean(L, 1);
+        lua_rawset(L, note);
     }
     lua_pushthread(L);   // the callback: this coroutine
     queue_request(L, r, op, a, lua_gettop(L));
-    if (lua_isnil(L, -1)) return 0;  // the SQ is full
+    if (lua_isnil(L, -1)) {  // the SQ is full
+        if (noted) {  // storing nil never allocates
+            lua_pushvalue(L, note + 1);
+            lua_pushnil(L);
+            lua_rawset(L, note);
+        }
+        return 0;
+    }
     // queue_request ran no Lua, so the entry is still where it was.
     task->pending = static_cast<std::uint64_t>(lua_tointeger(L, -1));
-    if (noted) {  // note[key] = handle
+    if (noted) {  // note[key] = handle, over the existing key: no allocation
         lua_pushvalue(L, note + 1);
         lua_pushvalue(L, -2);
         lua_rawset(L, note);

@@ -140,10 +140,14 @@ void handle(lua_State* L, LuaRing* r, const uring::Cqe& cqe) {
         if (!lua_checkstack(co, nargs + 1)) luaL_error(L, "coroutine stack overflow");
         // A luring.async task that waited by the fast path (await.cpp) but must now
         // notice a cancel or a deadline gets false for the cqe.
-        const TaskEntry* task = r->tasks.find(co);
-        if (task != nullptr && !task->fast) {
-            lua_pushboolean(L, 0);
-            lua_replace(L, top + 1);
+        // Its pending request is over either way (_task_pending means "waiting now").
+        TaskEntry* task = r->tasks.find(co);
+        if (task != nullptr) {
+            task->pending = 0;
+            if (!task->fast) {
+                lua_pushboolean(L, 0);
+                lua_replace(L, top + 1);
+            }
         }
         lua_xmove(L, co, nargs);
         int nres = 0;

@@ -611,6 +611,59 @@ case("close_while_pending", function()
   end)
 end)
 
+case("interrupted_receive_keeps_bytes", function()
+  -- An async.timeout that expires while a receive waits for more: the bytes it had
+  -- already taken stay for the next receive (a count after an earlier line read, so the
+  -- buffer is consumed but not empty; a count over two chunks; a long line; "*a").
+  async.run(function()
+    local client, peer = pair()
+    assert(peer:send("hi\n") and client:receive() == "hi")
+    assert(peer:send("qq"))
+    local r1, r2 = async.timeout(0.05, function() return client:receive(5) end)
+    assert(r1 == nil and r2 == "timeout", tostring(r1))
+    assert(peer:send("12345"))
+    assert(client:receive(5) == "qq123")
+    assert(client:receive(2) == "45")
+    for _, pattern in ipairs({ 6, "*l", "*a" }) do
+      assert(peer:send("a"))
+      async.sleep(0.01)
+      assert(peer:send("b"))
+      local x, y = async.timeout(0.05, function() return client:receive(pattern) end)
+      assert(x == nil and y == "timeout", tostring(pattern))
+      assert(peer:send("cdef\n"))
+      if pattern == "*a" then
+        peer:close()
+        assert(client:receive("*a") == "abcdef\n")
+      else
+        assert(client:receive(pattern) == (pattern == 6 and "abcdef" or "abcdef"), tostring(pattern))
+        if pattern == 6 then assert(client:receive() == "") end
+      end
+    end
+    client:close()
+  end)
+end)
+
+case("await_internals", function()
+  -- luring._await's functions (core.aw) do nothing when they cannot finish the job:
+  -- a note key that is not a string, a busy note, a coroutine that is no task. And
+  -- _task_pending names only a request being waited for.
+  local core = require "luring.async.core"
+  async.run(function()
+    local client, peer = pair()
+    local ring = async.ring()
+    assert(select("#", core.aw.recv(ring, client:getfd(), 10, 0, {}, nil)) == 0)
+    assert(select("#", core.aw.recv(ring, client:getfd(), 10, 0, { p1 = 1 }, "p1")) == 0)
+    assert(select("#", coroutine.wrap(function()
+      return core.aw.recv(ring, client:getfd(), 10, 0)
+    end)()) == 0)
+    assert(ring:in_flight() == 0, "a request was queued")
+    assert(peer:send("abc") and client:receive(3) == "abc")
+    assert(luring._task_pending(ring, coroutine.running()) == nil)
+    client:close()
+    peer:close()
+  end)
+end)
+
 case("close_after_send_completed", function()
   -- A send whose request completed with part of the data, but whose task a close reached
   -- first: those bytes went out, so send says so (nil, "closed", last: LuaSocket's index

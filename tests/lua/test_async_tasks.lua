@@ -927,6 +927,25 @@ case("not_inside_run", function()
   helper.raises("accept: not inside luring.async.run", sock.accept, sock)
 end)
 
+case("cancel_after_failed_run", function()
+  -- A task left waiting when run failed can still be cancelled (nothing to do: its ring
+  -- is gone), outside run and inside a later one.
+  -- (An on_error handler that raises ends run at once, cancelling nothing.)
+  local sleeper
+  local ok = pcall(async.run, { on_error = function() error("handler fails") end }, function()
+    sleeper = async.spawn(function() async.sleep(10) end)
+    async.spawn(function() error("a task fails") end)
+    async.sleep(5)
+  end)
+  assert(not ok)
+  assert(sleeper:status() == "running")
+  sleeper:cancel()
+  async.run(function()
+    sleeper:cancel()
+    async.sleep(0.001)
+  end)
+end)
+
 case("nested_coroutine", function()
   local readable = helper.tmpname()
   async.run(function()

@@ -213,11 +213,12 @@ end
 local function update_alert(task)
   local alert = (task.cancelled or task.expired or task.timed_out) and true or false
   task.alert = alert
-  if task.state ~= "done" then set_task(loop.ring, task.co, not alert) end
+  if loop and loop.tasks[task] then set_task(loop.ring, task.co, not alert) end
 end
+-- (A task of a run that ended in an error is in no loop's tasks: its ring is gone.)
 local function raise_alert(task)
   task.alert = true
-  if task.state ~= "done" then set_task(loop.ring, task.co, false) end
+  if loop and loop.tasks[task] then set_task(loop.ring, task.co, false) end
 end
 core.update_alert = update_alert
 
@@ -329,6 +330,8 @@ core.cancel_request = cancel_request
 -- Makes a waiting task notice task.cancelled or task.expired: a kernel request is
 -- cancelled (its completion wakes the task), any other wait ends now.
 local function interrupt(task)
+  -- A task of a run that ended in an error waits on nothing any more: its ring is gone.
+  if not (loop and loop.tasks[task]) then return end
   if task.pending then
     cancel_request(task.pending)
   elseif task.blocked_on then

@@ -20,6 +20,7 @@ local aw_read, aw_write = core.aw.read, core.aw.write
 local file = {}
 
 local READ_AHEAD = 65536
+local MAX_TRANSFER = 0x7ffff000  -- the kernel's largest single transfer (MAX_RW_COUNT)
 local READ_ALL = 1 << 20
 local MAX_NUMERAL = 200  -- liolib's L_MAXLENNUM
 
@@ -365,6 +366,9 @@ local function check_n_offset(self, n, offset, what, first)
   check_open(self, what)
   if first == "size" and (math_type(n) ~= "integer" or n < 0) then
     error("bad argument #1 to '" .. what .. "' (size expected)", 3)
+  end
+  if first == "size" and n > MAX_TRANSFER then
+    error("bad argument #1 to '" .. what .. "' (size must be at most " .. MAX_TRANSFER .. ")", 3)
   end
   if first == "data" and type(n) ~= "string" then
     error("bad argument #1 to '" .. what .. "' (string expected, got " .. type(n) .. ")", 3)

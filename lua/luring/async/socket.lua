@@ -199,6 +199,20 @@ local function fill(self, task, deadline)
   return filled(self, wait_on(self, task, h, deadline))
 end
 
+-- fill, for a receive that has set data aside in parts[from..]: if the wait raises (a
+-- cancel, an expired async.timeout), that data goes back in front of the buffer, so the
+-- next receive still gets it.
+local function fill_keeping(self, task, deadline, parts, from)
+  local ok, err = pcall(fill, self, task, deadline)
+  if ok then return err end
+  local kept = concat(parts, "", from)
+  if kept ~= "" then
+    self.buf = kept .. sub(self.buf, self.pos)
+    self.pos = 1
+  end
+  error(err, 0)
+end
+
 -- Everything buffered, consumed.
 local function take_all(self)
   local data = sub(self.buf, self.pos)
@@ -220,7 +234,7 @@ function Socket:receive(pattern, prefix)
   -- The hot path of a request-response protocol: a byte count this socket was asked for
   -- before (so known to be valid: count_pattern), no prefix, no timeout, nothing
   -- buffered, and one recv that brings exactly that many bytes.
-  if pattern == self.count_pattern and prefix == nil and self.buf == "" and
+  if pattern == self.count_pattern and prefix == nil and self.pos > #self.buf and
      not self.timeout and not self.closed then
     local cqe, res, data = aw_recv(self.ring, self.fd, RECV_SIZE, 0, self, "p1")
     if cqe ~= nil then
@@ -269,7 +283,7 @@ function Socket:receive(pattern, prefix)
           if got + have >= want then break end
           parts[#parts + 1] = take_all(self)
           got = got + have
-          err = fill(self, task, deadline)
+          err = fill_keeping(self, task, deadline, parts, 2)
           if err then return nil, err, concat(parts) end
         end
         local p, need = self.pos, want - got
@@ -303,14 +317,19 @@ function Socket:receive(pattern, prefix)
         parts = parts or {}
         parts[#parts + 1] = take_all(self)
       end
-      local err = fill(self, task, deadline)
+      local err
+      if parts then
+        err = fill_keeping(self, task, deadline, parts, 1)
+      else
+        err = fill(self, task, deadline)
+      end
       if err then return nil, err, prefix .. strip_cr(parts and concat(parts) or "") end
     end
   elseif pattern == "*a" or pattern == "a" then
     local first = take_all(self)
     local parts, got = { prefix, first }, #first
     while true do
-      local err = fill(self, task, deadline)
+      local err = fill_keeping(self, task, deadline, parts, 2)
       local data = take_all(self)
       parts[#parts + 1] = data
       got = got + #data
@@ -365,8 +384,10 @@ function Socket:send(data, i, j)
     local res = wait_on(self, task, h, deadline)
     if res == nil then return nil, "timeout", i + sent - 1 end
     if res > 0 then sent = sent + res end  -- counted even if the socket closed meanwhile
-    if self.closed then return nil, "closed", i + sent - 1 end
-    if res < 0 then return nil, message(res), i + sent - 1 end
+    if sent < total then  -- all sent is success, as on the fast path, closed or not
+      if self.closed then return nil, "closed", i + sent - 1 end
+      if res < 0 then return nil, message(res), i + sent - 1 end
+    end
   end
   return i + total - 1
 end
@@ -511,8 +532,9 @@ function Socket:close()
   local fd = self.fd
   if loop and (self.p1 or self.p2 or self.pset) then
     local cancel = core.cancel_request
-    if self.p1 then cancel(self.p1) end
-    if self.p2 then cancel(self.p2) end
+    -- (true: a fast-path wait that ran out of memory before it was queued)
+    if math_type(self.p1) == "integer" then cancel(self.p1) end
+    if math_type(self.p2) == "integer" then cancel(self.p2) end
     if self.pset then
       for h in pairs(self.pset) do cancel(h) end
     end
