@@ -8,8 +8,10 @@ local ETIME = luring.errno.ETIME
 -- luv opens descriptors of its own when loaded: load it before any case counts them.
 local has_luv, uv = pcall(require, "luv")
 local now = luring.now
--- How late a timed wait may return, in seconds. Never early.
-local LATE = 0.05
+-- How late a timed wait may return, in seconds. Never early. Generous: on a loaded
+-- 2-CPU machine (or under TCG) a woken process can wait that long for a CPU; a wait
+-- that ignored its deadline would still be caught (they are 0.05-0.2 s, or forever).
+local LATE = 0.25
 
 local cases = {}
 -- Each case runs in its own process, makes its ring and must leave no descriptor open.
@@ -283,7 +285,7 @@ case("now", function()
   end
   if has_luv then
     local diff = math.abs(now() - uv.hrtime() / 1e9)
-    assert(diff < 0.01, "not CLOCK_MONOTONIC: " .. diff)
+    assert(diff < 0.05, "not CLOCK_MONOTONIC: " .. diff)  -- REALTIME is decades off
   end
   -- It measures time: a 50 ms timeout takes at least 50 ms by it.
   local ring = luring.queue_init(4, 0)
