@@ -9,7 +9,8 @@ local core = require "luring.async.core"
 local need_task, start, await, now = core.need_task, core.start, core.await, core.now
 local start_for = core.start_for
 local task_of, after_wait, before_wait = core.task_of, core.after_wait, core.before_wait
-local find, sub, gsub, concat = string.find, string.sub, string.gsub, table.concat
+local find, sub, gsub, byte, concat = string.find, string.sub, string.gsub, string.byte,
+                                      table.concat
 local co_running = coroutine.running
 local math_type = math.type
 local strerror = luring.strerror
@@ -220,9 +221,12 @@ local function take_all(self)
   return data
 end
 
+-- LuaSocket's "*l" drops every CR of the line; usually there is one, at its end.
 local function strip_cr(line)
-  if find(line, "\r", 1, true) then return (gsub(line, "\r", "")) end
-  return line
+  local i = find(line, "\r", 1, true)
+  if not i then return line end
+  if i == #line then return sub(line, 1, -2) end
+  return (gsub(line, "\r", ""))
 end
 
 -- sock:receive([pattern [, prefix]]): LuaSocket's semantics. "*l" (default): a line
@@ -246,6 +250,32 @@ function Socket:receive(pattern, prefix)
       if err then return nil, err, take_all(self) end
     end
   end
+  -- The hot path of a line protocol (HTTP headers): a whole line buffered, or nothing
+  -- buffered and one recv by core.aw that brings the line (no task lookup either way).
+  if prefix == nil and (pattern == nil or pattern == "*l" or pattern == "l") and
+     not self.closed then
+    local buf, pos = self.buf, self.pos
+    local i = find(buf, "\n", pos, true)
+    if not i and pos > #buf and not self.timeout then
+      local cqe, res, data = aw_recv(self.ring, self.fd, RECV_SIZE, 0, self, "p1")
+      if cqe ~= nil then
+        self.p1 = nil
+        if cqe == false then res, data = after_wait(task_of[co_running()], false, res, data) end
+        local err = filled(self, res, data)
+        if err then return nil, err, "" end
+        buf, pos = self.buf, self.pos
+        i = find(buf, "\n", pos, true)
+      end
+    end
+    if i then
+      self.pos = i + 1
+      local e = i - 1
+      if e >= pos and byte(buf, e) == 13 then e = e - 1 end  -- the CR of CRLF
+      local line = sub(buf, pos, e)
+      if find(line, "\r", 1, true) then line = (gsub(line, "\r", "")) end
+      return line
+    end
+  end
   local task = task_of[co_running()] or need_task("receive")
   if prefix ~= nil and type(prefix) ~= "string" then
     if type(prefix) ~= "number" then
@@ -257,7 +287,10 @@ function Socket:receive(pattern, prefix)
   pattern = pattern or "*l"
   prefix = prefix or ""
   local deadline = self.timeout and now() + self.timeout or nil
-  local count = tonumber(pattern)  -- a number, or a string that is one (lua_isnumber)
+  -- A number, or a string that is one (lua_isnumber); the named patterns first, as
+  -- tonumber would parse them.
+  local count = pattern ~= "*l" and pattern ~= "l" and pattern ~= "*a" and pattern ~= "a" and
+                tonumber(pattern)
   if count then
     count = count >= 0 and math.tointeger(count // 1)
     if not count then error("bad argument #1 to 'receive' (invalid receive pattern)", 2) end
