@@ -14,10 +14,10 @@
 // luring._await(): a table of aw.<op>(ring, args... [, note, key]) for read, write,
 //   recv and send: the op's arguments without the callback. When the calling coroutine
 //   is a fast task of the ring, the arguments have exactly the types and ranges the op
-//   takes, the ring is open, the SQ has room, and note[key]
-//   is nil (when a note table is given): queues, stores the handle as the task's pending
-//   one and in note[key] (a socket's close cancels what is noted on it; the caller
-//   clears it), and yields. Resumed by the completion, it returns cqe, res, results...
+//   takes, the ring is open, the SQ has room, and note[key] is nil or false (when a note
+//   table is given): queues, stores the handle as the task's pending one and in
+//   note[key] (a socket's close cancels what is noted there; the caller sets it back to
+//   false, not nil, so the table does not rehash each time), and yields. Resumed by the completion, it returns cqe, res, results...
 //   as the op's callback gets them, except that cqe is false when the task stopped
 //   being fast while it waited (the caller owes the wait its slow end). Otherwise it
 //   returns nothing at once, having done nothing: the caller takes its general path,
@@ -125,7 +125,8 @@ int await_op(lua_State* L) {
     if (noted) {
         if (lua_type(L, note) != LUA_TTABLE || lua_type(L, note + 1) != LUA_TSTRING) return 0;
         lua_pushvalue(L, note + 1);
-        const bool busy = lua_rawget(L, note) != LUA_TNIL;
+        lua_rawget(L, note);
+        const bool busy = lua_toboolean(L, -1) != 0;  // nil or false: free
         lua_settop(L, top);
         if (busy) return 0;
         // note[key] = true first: a new key may need memory, and running out must raise
@@ -137,9 +138,9 @@ int await_op(lua_State* L) {
     lua_pushthread(L);   // the callback: this coroutine
     queue_request(L, r, op, a, lua_gettop(L));
     if (lua_isnil(L, -1)) {  // the SQ is full
-        if (noted) {  // storing nil never allocates
+        if (noted) {  // over the existing key: no allocation
             lua_pushvalue(L, note + 1);
-            lua_pushnil(L);
+            lua_pushboolean(L, 0);
             lua_rawset(L, note);
         }
         return 0;

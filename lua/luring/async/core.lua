@@ -264,7 +264,7 @@ local function await(task, handle, deadline, makes_fd)
   task.pending = handle
   if deadline then timer_add(task.io_timer, deadline) end
   local _, res, a, b, c = co_yield()  -- dispatch resumes it with (cqe, res, ...)
-  task.pending = nil
+  task.pending = false  -- not nil: see new_task
   if deadline then timer_remove(task.io_timer) end
   if task.alert then return after_wait(task, makes_fd, res, a, b, c) end
   return res, a, b, c
@@ -378,7 +378,10 @@ core.wake_blocked = wake_blocked
 
 local function new_task(fn, ...)
   local L = loop
-  local task = setmetatable({ state = "ready", timed_out = false, alert = false }, Task)
+  -- pending (the handle of the kernel request waited for) is false, not nil, when there
+  -- is none: a field that keeps going nil and back makes a table rehash each time.
+  local task = setmetatable({ state = "ready", timed_out = false, alert = false,
+                              pending = false }, Task)
   local co = co_create(body)
   task.co = co
   task.cb = co  -- a coroutine as callback: dispatch resumes it with the completion

@@ -99,9 +99,15 @@ local function ring_of(self)
   return ring
 end
 
+-- count_pattern before any count receive: a value no caller can pass as a pattern.
+local NO_COUNT = {}
+
 local function new(fd, kind, family)
+  -- p1, p2: handles of requests pending on the socket, false when none. Never nil: a
+  -- field that keeps going nil and back makes the table rehash on every request.
   local s = setmetatable({ fd = fd, kind = kind, family = family, buf = "", pos = 1,
-                           timeout = nil, closed = false, ring = core.loop_ring() }, Socket)
+                           timeout = nil, closed = false, ring = core.loop_ring(),
+                           p1 = false, p2 = false, count_pattern = NO_COUNT }, Socket)
   if fd then core.track(s) end
   return s
 end
@@ -125,9 +131,9 @@ local function note_pending(self, h)
 end
 local function clear_pending(self, h)
   if self.p1 == h then
-    self.p1 = nil
+    self.p1 = false
   elseif self.p2 == h then
-    self.p2 = nil
+    self.p2 = false
   elseif self.pset then
     self.pset[h] = nil
   end
@@ -188,7 +194,7 @@ local function fill(self, task, deadline)
   if not deadline then
     local cqe, res, data = aw_recv(self.ring, self.fd, RECV_SIZE, 0, self, "p1")
     if cqe ~= nil then
-      self.p1 = nil
+      self.p1 = false
       if cqe == false then res, data = after_wait(task, false, res, data) end
       return filled(self, res, data)
     end
@@ -242,7 +248,7 @@ function Socket:receive(pattern, prefix)
      not self.timeout and not self.closed then
     local cqe, res, data = aw_recv(self.ring, self.fd, RECV_SIZE, 0, self, "p1")
     if cqe ~= nil then
-      self.p1 = nil
+      self.p1 = false
       if cqe == false then res, data = after_wait(task_of[co_running()], false, res, data) end
       if res == pattern and not self.closed then return data end
       -- More or fewer bytes: the general way below takes them from the buffer.
@@ -259,7 +265,7 @@ function Socket:receive(pattern, prefix)
     if not i and pos > #buf and not self.timeout then
       local cqe, res, data = aw_recv(self.ring, self.fd, RECV_SIZE, 0, self, "p1")
       if cqe ~= nil then
-        self.p1 = nil
+        self.p1 = false
         if cqe == false then res, data = after_wait(task_of[co_running()], false, res, data) end
         local err = filled(self, res, data)
         if err then return nil, err, "" end
@@ -381,7 +387,7 @@ function Socket:send(data, i, j)
   if i == nil and j == nil and not self.timeout and not self.closed then
     local cqe, res = aw_send(self.ring, self.fd, data, MSG_NOSIGNAL, self, "p2")
     if cqe ~= nil then
-      self.p2 = nil
+      self.p2 = false
       if cqe == false then res = after_wait(task_of[co_running()], false, res) end
       local len = #data
       if res == len then return len end
@@ -581,7 +587,7 @@ function Socket:close()
       fd = nil
     end
   end
-  self.p1, self.p2, self.pset = nil, nil, nil
+  self.p1, self.p2, self.pset = false, false, nil
   if fd then luring.close_fd_now(fd) end
   core.untrack(self)
   return 1
