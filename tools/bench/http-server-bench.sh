@@ -70,7 +70,11 @@ for round in $(seq "$rounds"); do
       fi
       read -r u0 s0 < <(cpu_ticks $pid)
       out=$(taskset -c 1 wrk -t1 -c"$c" -d"${seconds}s" "http://127.0.0.1:$port/" 2>&1)
-      read -r u1 s1 < <(cpu_ticks $pid)
+      if ! read -r u1 s1 < <(cpu_ticks $pid 2>/dev/null); then
+        echo "http-server-bench: $name -c$c died during the run" >&2
+        status=1
+        continue
+      fi
       kill -9 $pid 2>/dev/null
       wait $pid 2>/dev/null
       reqs=$(sed -n 's/^ *\([0-9]*\) requests in .*/\1/p' <<<"$out")

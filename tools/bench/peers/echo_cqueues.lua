@@ -12,7 +12,9 @@ loop:wrap(function()
   for client in server:clients() do
     loop:wrap(function()
       client:setmode("b", "b")
-      for line in client:lines("*L") do client:write(line) end
+      pcall(function()  -- a client that resets the connection ends its task, not the loop
+        for line in client:lines("*L") do client:write(line) end
+      end)
       client:close()
     end)
   end

@@ -12,13 +12,15 @@ loop:wrap(function()
   for client in server:clients() do
     loop:wrap(function()
       client:setmode("t", "bf")  -- CRLF read as LF; output fully buffered, flushed per response
-      while true do
-        local line = client:read("*l")
-        if not line then break end
-        repeat local header = client:read("*l") until header == "" or header == nil
-        client:write(RESPONSE)
-        client:flush()
-      end
+      pcall(function()  -- a client that resets the connection ends its task, not the loop
+        while true do
+          local line = client:read("*l")
+          if not line then break end
+          repeat local header = client:read("*l") until header == "" or header == nil
+          client:write(RESPONSE)
+          client:flush()
+        end
+      end)
       client:close()
     end)
   end
