@@ -116,25 +116,37 @@ bool drain(LuaRing* r, bool can_enter) {
         return r->requests.in_flight() == 0;
     }
 
-    // One request cancels all (5.19+); SQEs still queued are submitted ahead of it.
+    // One request cancels all (5.19+); SQEs still queued are submitted ahead of it. A
+    // chain's next member only starts when the one before it ends, so after this cancel:
+    // the cancel goes again whenever requests ended (and every 50 ms), or a hard chain's
+    // later members would run on after close, on descriptors the program closes next
+    // (finding F7 of the fuzzer).
     if (queue_cancel(r, 0, uring::cancel_flag::any | uring::cancel_flag::all)) r->ring.submit();
     const long deadline = now_ms() + kDrainTimeoutMs;
-    bool per_request_sent = false;
+    long next_cancel = now_ms() + 50;
+    bool per_request = false;
+    std::uint32_t seen = r->requests.in_flight();
     while (r->requests.in_flight() > 0) {
         reap_silently(r, refused);
         if (r->requests.in_flight() == 0) break;
-        if (refused && !per_request_sent) {
-            // Older kernels: cancel each request by its user_data.
-            per_request_sent = true;
-            for (std::uint32_t i = 0; i < r->requests.capacity(); ++i) {
-                const Slot& s = r->requests[i];
-                if (s.op == nullptr) continue;
-                queue_cancel(r, std::uint64_t{s.generation} << 32 | i, 0);
+        const bool newly_refused = refused && !per_request;
+        if (refused) per_request = true;  // older kernels: cancel each by its user_data
+        const long now = now_ms();
+        if (newly_refused || r->requests.in_flight() < seen || now >= next_cancel) {
+            if (per_request) {
+                for (std::uint32_t i = 0; i < r->requests.capacity(); ++i) {
+                    const Slot& s = r->requests[i];
+                    if (s.op == nullptr) continue;
+                    queue_cancel(r, std::uint64_t{s.generation} << 32 | i, 0);
+                }
+            } else {
+                queue_cancel(r, 0, uring::cancel_flag::any | uring::cancel_flag::all);
             }
             r->ring.submit();
-            continue;
+            seen = r->requests.in_flight();
+            next_cancel = now + 50;
         }
-        long left = deadline - now_ms();
+        long left = deadline - now;
         if (left <= 0) break;
         uring::KernelTimespec ts{0, (left < 50 ? left : 50) * 1'000'000};
         int ret = r->ring.wait_cqes(1, ts);
