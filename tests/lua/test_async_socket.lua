@@ -324,17 +324,21 @@ case("receive_buffered", function()
 end)
 
 case("long_receives", function()
-  -- 20 MB through receive(n) and one 20 MB line through receive("*l"): the chunks are
-  -- collected, not joined into one growing string for each (that was quadratic: 0.7-3 s
-  -- of CPU for the line). Measured against the same bytes received in parts of 5 MB, in
-  -- the same run: linear, the one 20 MB receive costs what four of 5 MB cost; quadratic,
-  -- four times as much (measured: 1.3-1.5 times, against 4.5 with the quadratic code).
-  -- CPU time and a ratio, so that neither a loaded machine nor a slow one (TCG runs this
-  -- 10-20 times slower) makes it fail.
+  -- 40 MB through receive(n) and one 40 MB line through receive("*l"), sent by another
+  -- task of the process with one send each: the chunks are collected, not joined into
+  -- one growing string for each, and a short send goes on with pieces, not a copy of all
+  -- the rest each time (both were quadratic). Measured against the same bytes in eight
+  -- parts of 5 MB, in the same run: linear, the one 40 MB transfer costs what eight of
+  -- 5 MB cost; quadratic, eight times as much. Measured here: 1.6-2.6 times (the bigger
+  -- strings miss the caches more), against 9-15 with the quadratic receive and 4-4.5
+  -- with the quadratic send. CPU time of the process and a ratio, so that neither a
+  -- loaded machine nor a slow one (TCG runs this 10-20 times slower) makes it fail.
   async.run(function()
     -- CPU seconds to receive `rounds` times `size` bytes by count and `size` as a line.
     local function cost(size, rounds)
       local client, peer = pair()
+      -- A small send buffer: many short sends, so a quadratic send shows too.
+      luring.setsockopt(client:getfd(), "sndbuf", 65536)
       local big = string.rep("x", size)
       local writer = async.spawn(function()
         for _ = 1, rounds do
@@ -353,13 +357,14 @@ case("long_receives", function()
       local data, err, partial = peer:receive(10)
       assert(data == nil and err == "closed" and partial == "tail")
       local cpu = os.clock() - c0
+      if os.getenv("LONG_RECEIVES_PRINT") then print(size, rounds, cpu) end
       writer:join()
       peer:close()
       return cpu
     end
-    local parts = cost(5 << 20, 4)
-    local whole = cost(20 << 20, 1)
-    assert(whole < 2.5 * parts, ("40 MB received in 20 MB receives in %.3f s of CPU, in 5 MB "
+    local parts = cost(5 << 20, 8)
+    local whole = cost(40 << 20, 1)
+    assert(whole < 4 * parts, ("80 MB received in 40 MB receives in %.3f s of CPU, in 5 MB "
                                .. "receives in %.3f s"):format(whole, parts))
     -- A line and a count that span many chunks, with a prefix, and their partials.
     local client, peer = pair()

@@ -21,6 +21,7 @@ local aw_recv, aw_send = core.aw.recv, core.aw.send
 local socket = {}
 
 local RECV_SIZE = 65536
+local SEND_PIECE = 1 << 20  -- more than a socket buffer takes at once
 local MSG_NOSIGNAL = luring.msg.NOSIGNAL
 
 -- LuaSocket's words for the errors its users test for; strerror for the rest.
@@ -417,7 +418,9 @@ function Socket:send(data, i, j)
   local total, sent = #chunk, 0
   local deadline = self.timeout and now() + self.timeout or nil
   while sent < total do
-    local piece = sent == 0 and chunk or sub(chunk, sent + 1)
+    -- The whole string first (pinned, not copied); after a short send, the rest in
+    -- pieces of at most SEND_PIECE: copying all the rest each time was quadratic.
+    local piece = sent == 0 and chunk or sub(chunk, sent + 1, sent + SEND_PIECE)
     local h = start_for(self, l_send, self.fd, piece, MSG_NOSIGNAL, task.cb)
     if not h then return nil, "closed", i + sent - 1 end
     local res = wait_on(self, task, h, deadline)
