@@ -570,7 +570,10 @@ case("fifo", function()
       f:close()
       return table.concat(lines, ",")
     end)
-    async.sleep(0.05)
+    -- The ticker goes on while the reader waits in open (a few ms per tick here, far
+    -- more under TCG: wait for the ticks rather than for a fixed time).
+    local t0 = async.now()
+    repeat async.sleep(0.01) until ticks >= 5 or async.now() - t0 > 10
     assert(reader:status() == "running" and ticks >= 5, ticks)
     local w = assert(async.open(path, "w"))
     for k = 1, 5 do
