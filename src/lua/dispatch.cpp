@@ -87,6 +87,10 @@ void handle(lua_State* L, LuaRing* r, const uring::Cqe& cqe) {
     const Slot snap = slot;
     const OpDesc* op = slot.op;
     std::int32_t res = slot.sync ? slot.held_res : cqe.res;
+    // The kernel's own restart codes (-ERESTARTSYS... -ERESTART_RESTARTBLOCK, 512-516)
+    // are no errno a program can name; a splice or tee cancelled in a kernel worker ends
+    // with one (finding F4 of the fuzzer). They mean "interrupted": -EINTR.
+    if (res <= -512 && res >= -516) res = -EINTR;
     const bool more = (cqe.flags & uring::cqe_flag::more) != 0;
     if ((op->flags & op_flag::notif) != 0) {
         // Zero-copy send: hold the result until the kernel says it is done with the bytes.

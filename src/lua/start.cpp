@@ -154,6 +154,8 @@ int op_link(lua_State* L) {
         return luaL_argerror(L, 3, "must be 'soft' (the default) or 'hard'");
     }
     const lua_Integer n = luaL_len(L, 2);
+    // The table's __len ran Lua, which may have closed the ring (finding F2 of the fuzzer).
+    if (r->closed || r->closing) return luaL_argerror(L, 1, "attempt to use a closed ring");
     luaL_argcheck(L, n >= 1 && n <= kMaxChain, 2, "a chain holds 1 to 64 requests");
     // nil would mean "full, submit and try again", which could never succeed.
     if (n > lua_Integer{r->ring.sq_entries()}) {
