@@ -14,6 +14,7 @@
 
 #include "module.hpp"
 #include "prep.hpp"
+#include "register.hpp"
 #include "probe.hpp"
 #include "sys.hpp"
 
@@ -122,8 +123,10 @@ bool drain(LuaRing* r, bool can_enter) {
     // later members would run on after close, on descriptors the program closes next
     // (finding F7 of the fuzzer).
     if (queue_cancel(r, 0, uring::cancel_flag::any | uring::cancel_flag::all)) r->ring.submit();
-    const long deadline = now_ms() + kDrainTimeoutMs;
-    long next_cancel = now_ms() + 50;
+    const long start = now_ms();
+    const long deadline = start + kDrainTimeoutMs;
+    long next_cancel = start + 50;
+    bool sync_tried = false;
     bool per_request = false;
     std::uint32_t seen = r->requests.in_flight();
     while (r->requests.in_flight() > 0) {
@@ -145,6 +148,19 @@ bool drain(LuaRing* r, bool can_enter) {
             r->ring.submit();
             seen = r->requests.in_flight();
             next_cancel = now + 50;
+        }
+        if (!sync_tried && now >= start + 100) {
+            // Still in flight after 100 ms: a cancel may sit in the SQ's order behind an
+            // IO_DRAIN that waits on the very request it is to cancel (6.18, finding F3).
+            // IORING_REGISTER_SYNC_CANCEL (6.0) needs no SQE and reaches it; older kernels
+            // refuse it (-EINVAL), and the cancels above go on.
+            sync_tried = true;
+            uring::SyncCancelReg reg{};
+            reg.fd = -1;
+            reg.flags = uring::cancel_flag::any | uring::cancel_flag::all;
+            reg.timeout = uring::KernelTimespec{0, 200'000'000};
+            uring::register_sync_cancel(r->ring, reg);
+            continue;
         }
         long left = deadline - now;
         if (left <= 0) break;

@@ -186,7 +186,10 @@ case("close_after_a_drain_behind_a_waiting_read", function()
   testlib.close(rfd)
   testlib.close(wfd)
   if took > 1.5 then
-    helper.skip(("finding F3 (close waited %.1f s: its cancel sat behind the drain)"):format(took))
+    -- close now also cancels through IORING_REGISTER_SYNC_CANCEL (6.0), which gets past
+    -- the drain on 6.18; a kernel that wedges like that but lacks it still waits.
+    helper.skip(("finding F3 (close waited %.1f s: its cancel sat behind the drain, and "
+                 .. "the kernel refused IORING_REGISTER_SYNC_CANCEL)"):format(took))
   end
 end)
 
