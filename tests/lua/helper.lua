@@ -251,4 +251,76 @@ function helper.run_cases(cases)
   os.exit(skipped == #cases and 77 or 0)
 end
 
+-- A shared object interposing syscall(2): after IORING_REGISTER_PROBE succeeds, the
+-- opcodes listed in LURING_TEST_HIDE_OPS (comma separated) are reported unsupported.
+local hide_ops_shim = [[
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <linux/io_uring.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+
+/* Interposes syscall(2): after IORING_REGISTER_PROBE succeeds, the opcodes listed in
+   LURING_TEST_HIDE_OPS (comma separated) are reported unsupported. */
+long syscall(long n, ...) {
+    static long (*real)(long, ...);
+    va_list ap;
+    long a[6];
+    va_start(ap, n);
+    for (int i = 0; i < 6; i++) a[i] = va_arg(ap, long);
+    va_end(ap);
+    if (!real) real = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
+    long ret = real(n, a[0], a[1], a[2], a[3], a[4], a[5]);
+    if (n == __NR_io_uring_register && a[1] == IORING_REGISTER_PROBE && ret == 0) {
+        struct io_uring_probe *p = (struct io_uring_probe *)a[2];
+        const char *hide = getenv("LURING_TEST_HIDE_OPS");
+        while (hide && *hide) {
+            char *end;
+            long op = strtol(hide, &end, 10);
+            for (unsigned i = 0; i < p->ops_len; i++) {
+                if (p->ops[i].op == op) p->ops[i].flags &= ~IO_URING_OP_SUPPORTED;
+            }
+            hide = *end ? end + 1 : end;
+        }
+    }
+    return ret;
+}
+]]
+
+-- Runs the Lua script `child` (its source) in a new interpreter whose probe reports the
+-- opcodes `codes` unsupported (the shim above, preloaded), with `args` (strings) after
+-- it. Returns whether it exited 0 and its output (stdout and stderr). Skips when no C
+-- compiler can build the shim.
+function helper.run_with_hidden_ops(codes, child, ...)
+  local dir = helper.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir " .. dir))
+  local src, so, script = dir .. "/shim.c", dir .. "/shim.so", dir .. "/child.lua"
+  for path, text in pairs({ [src] = hide_ops_shim, [script] = child }) do
+    local f = assert(io.open(path, "w"))
+    f:write(text)
+    f:close()
+  end
+  local cc = os.getenv("CC") or "cc"
+  -- Not under the sanitizers' preload: the compiler is not built for it.
+  local built = os.execute(("LD_PRELOAD= %s -shared -fPIC -o %s %s -ldl >%s/cc.log 2>&1"):format(
+    cc, so, src, dir))
+  if not built then
+    os.execute("rm -rf " .. dir)
+    helper.skip("no C compiler to build the probe shim (" .. cc .. ")")
+  end
+  local args = {}
+  for i = 1, select("#", ...) do args[i] = helper.shell_quote((select(i, ...))) end
+  local preload = ((os.getenv("LD_PRELOAD") or "") .. " " .. so):gsub("^ ", "")
+  local cmd = ("LD_PRELOAD=%s LURING_TEST_HIDE_OPS=%s %s %s 2>&1"):format(
+    helper.shell_quote(preload), table.concat(codes, ","), helper.lua_command(script),
+    table.concat(args, " "))
+  local p = io.popen(cmd)
+  local out = p:read("a")
+  local ok = p:close()
+  os.execute("rm -rf " .. dir)
+  return ok, out
+end
+
 return helper
