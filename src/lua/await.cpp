@@ -94,7 +94,7 @@ bool read_arguments(lua_State* L, const char* kinds, OpArgs& a) {
 }
 
 const OpDesc* find_op(const char* name) {
-    for (const OpDesc* list : {kIoOps, kFsOps, kNetOps, kTimeOps}) {
+    for (const OpDesc* list : kOpLists) {
         for (const OpDesc* op = list; op->name != nullptr; ++op) {
             if (std::strcmp(op->name, name) == 0) return op;
         }

@@ -128,8 +128,6 @@ const luaL_Reg kRingFunctions[] = {
     {nullptr, nullptr},
 };
 
-const OpDesc* const kOpLists[] = {kIoOps, kFsOps, kNetOps, kTimeOps};
-
 // Sets every ring function and op (as an op_entry closure over its OpDesc) in the
 // table on top of the stack; `methods` is the method table that ring:link looks ops
 // up in.
