@@ -51,6 +51,7 @@ int add_traceback(lua_State* L) {
 void abort_completing(lua_State* L, LuaRing* r) {
     const Completing c = r->completing;
     r->completing = Completing{};
+    if (c.bid >= 0) r->recv_bufs.recycle(static_cast<std::uint32_t>(c.bid));
     if (c.slot == Requests::kNone) return;
     const OpDesc* op = r->requests[c.slot].op;
     if (op == nullptr) return;
@@ -84,9 +85,19 @@ void handle(lua_State* L, LuaRing* r, const uring::Cqe& cqe) {
     // step runs while the arguments are pushed may queue requests and grow (realloc) the
     // table. So push reads a copy, and the slot is looked up again afterwards.
     Slot& slot = r->requests[i];
-    const Slot snap = slot;
+    Slot snap = slot;
     const OpDesc* op = slot.op;
     std::int32_t res = slot.sync ? slot.held_res : cqe.res;
+    // Data in a provided buffer: push reads it from there, and it goes back to the
+    // kernel right after (or in abort_completing, if pushing raised).
+    std::int32_t bid = -1;
+    if ((op->flags & op_flag::buffer_select) != 0 && !slot.sync &&
+        (cqe.flags & uring::cqe_flag::buffer) != 0) {
+        bid = static_cast<std::int32_t>(cqe.flags >> uring::kCqeBufferShift);
+        snap.buf = r->recv_bufs.buffer(static_cast<std::uint32_t>(bid));
+        snap.len = snap.buf != nullptr ? r->recv_bufs.size() : 0;
+        if (snap.buf == nullptr) bid = -1;  // not one of ours: nothing to read or give back
+    }
     // The kernel's own restart codes (-ERESTARTSYS... -ERESTART_RESTARTBLOCK, 512-516)
     // are no errno a program can name; a splice or tee cancelled in a kernel worker ends
     // with one (finding F4 of the fuzzer). They mean "interrupted": -EINTR.
@@ -109,7 +120,7 @@ void handle(lua_State* L, LuaRing* r, const uring::Cqe& cqe) {
     int nargs = 0;
     std::uintptr_t token = 0;
     if (call) {
-        r->completing = Completing{i, res, final};
+        r->completing = Completing{i, res, final, bid};
         token = make_token(r);
         lua_pushlightuserdata(L, reinterpret_cast<void*>(token));
         lua_pushinteger(L, res);
@@ -122,6 +133,7 @@ void handle(lua_State* L, LuaRing* r, const uring::Cqe& cqe) {
         }
         r->completing = Completing{};
     }
+    if (bid >= 0) r->recv_bufs.recycle(static_cast<std::uint32_t>(bid));
     // A GC step while pushing may have run a finalizer that closed the ring, or forked.
     const bool deliver = call && !r->closing && r->fork_generation == g_fork_generation;
     if (!deliver && res >= 0 && (op->flags & op_flag::result_fd) != 0) uring::sys::close(res);

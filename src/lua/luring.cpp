@@ -125,6 +125,7 @@ const luaL_Reg kRingFunctions[] = {
     {"run", ring_run},
     {"in_flight", ring_in_flight},
     {"run_once", ring_run_once},
+    {"recv_buffers", recv_buffers},
     {nullptr, nullptr},
 };
 

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 
+#include "buf_ring.hpp"
 #include "op.hpp"
 #include "requests.hpp"
 #include "ring.hpp"
@@ -39,7 +40,14 @@ struct Completing {
     std::uint32_t slot = Requests::kNone;
     std::int32_t res = 0;
     bool final = false;
+    std::int32_t bid = -1;  // the provided buffer its data is in, handed back on abort
 };
+
+// The ring's provided-buffer group for recv_multishot: its id, and the sizes it gets
+// when recv_multishot is first queued without luring.recv_buffers having set them.
+inline constexpr std::uint16_t kRecvGroup = 0;
+inline constexpr std::uint32_t kRecvBuffersDefault = 64;
+inline constexpr std::uint32_t kRecvBufferSizeDefault = 16384;
 
 struct LuaRing {
     const void* tag = nullptr;  // &kRingTag: what makes this block a ring (see to_ring)
@@ -58,6 +66,7 @@ struct LuaRing {
     const void* refs = nullptr;   // the refs table this ring made (see push_refs)
     std::uint64_t lacks_ops = 0;  // opcodes below 64 the kernel lacks (bit n: opcode n)
     TaskTable tasks;  // luring.async's tasks on this ring (see await.cpp)
+    uring::BufRing recv_bufs;  // recv_multishot's buffers (group kRecvGroup), when set up
     lua_Integer handled = 0;  // completions handled by the running do_cqes
     int dispatch_depth = 0;   // nesting of do_cqes on this ring
     // Test hook (luring._test_gc_on_push): a full collection, finalizers included, right
@@ -146,6 +155,7 @@ int ring_wait(lua_State* L);
 int ring_run(lua_State* L);
 int ring_in_flight(lua_State* L);
 int ring_run_once(lua_State* L);
+int recv_buffers(lua_State* L);
 int probe(lua_State* L);
 int test_gc_on_push(lua_State* L);
 int ring_gc(lua_State* L);

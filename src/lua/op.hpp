@@ -51,6 +51,9 @@ inline constexpr std::uint8_t multishot = 1U << 1;
 inline constexpr std::uint8_t notif = 1U << 2;
 // Only meaningful linked behind another request (link_timeout): ring:link{} only.
 inline constexpr std::uint8_t link_only = 1U << 3;
+// Takes its buffers from the ring's provided-buffer group (LuaRing::recv_bufs, set up
+// on first use): each CQE names the buffer its data is in, handed back after the push.
+inline constexpr std::uint8_t buffer_select = 1U << 4;
 }  // namespace op_flag
 
 struct OpDesc {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Data I/O: luring 0.1's write, read, recv and send, and readv / writev.
+// Data I/O: luring 0.1's write, read, recv and send, recv_multishot, readv / writev.
 //
 // What the kernel reads (a copy of a small string in the slot's buffer, or the string
 // itself, pinned) and what it writes (the slot's buffer) live until the final
@@ -61,6 +61,21 @@ void check_recv(lua_State* L, int base, OpArgs& a) {
 }
 void prep_recv(lua_State*, uring::Sqe& sqe, const OpArgs& a, char* buf) {
     uring::prep_recv(sqe, a.fd, buf, a.buf, static_cast<int>(a.n[0]));
+}
+
+// ---- recv_multishot(fd, flags, cb) -> cb(cqe, res, data, more)   (6.0)
+// One request, a completion per chunk of data, each in a buffer of the ring's provided
+// group (luring.recv_buffers), copied into `data` and handed back to the kernel at once.
+// It ends (more false) with 0 at end of stream, -ENOBUFS when every buffer was taken
+// before dispatch gave one back, -ECANCELED, or an error: queue it again to go on.
+void check_recv_multishot(lua_State* L, int base, OpArgs& a) {
+    a.fd = check_fd(L, base);
+    a.n[0] = check_flags(L, base + 1);
+    luaL_argcheck(L, (a.n[0] & (MSG_TRUNC | MSG_WAITALL)) == 0, base + 1,
+                  "MSG_TRUNC and MSG_WAITALL are not supported");
+}
+void prep_recv_multishot(lua_State*, uring::Sqe& sqe, const OpArgs& a, char*) {
+    uring::prep_recv_multishot(sqe, a.fd, kRecvGroup, static_cast<int>(a.n[0]));
 }
 
 // ---- send(fd, content, flags, cb) -> cb(cqe, res)
@@ -174,10 +189,35 @@ void prep_writev(lua_State* L, uring::Sqe& sqe, const OpArgs& a, char* buf) {
 
 }  // namespace
 
+// luring.recv_buffers(ring, count, size) -> 0 or -errno: sets up the ring's provided
+// buffers for recv_multishot, `count` (a power of two up to 32768) of `size` bytes (up
+// to 1 MiB), instead of the 64 of 16 KiB the first recv_multishot would make. Once per
+// ring: they stay until it closes. -EINVAL before 5.19.
+int recv_buffers(lua_State* L) {
+    LuaRing* r = check_ring(L, 1);
+    const lua_Integer count = luaL_checkinteger(L, 2);
+    const lua_Integer size = luaL_checkinteger(L, 3);
+    luaL_argcheck(L, count >= 1 && count <= uring::BufRing::kMaxCount && (count & (count - 1)) == 0,
+                  2, "count must be a power of two from 1 to 32768");
+    luaL_argcheck(L, size >= 1 && size <= uring::BufRing::kMaxSize, 3,
+                  "size must be from 1 to 1048576 bytes");
+    if (r->recv_bufs.active()) {
+        return luaL_error(L, "recv_buffers: this ring's buffers are already set up (%d of %d "
+                          "bytes); they stay until it closes",
+                          static_cast<int>(r->recv_bufs.count()),
+                          static_cast<int>(r->recv_bufs.size()));
+    }
+    lua_pushinteger(L, r->recv_bufs.setup(r->ring, kRecvGroup, static_cast<std::uint32_t>(count),
+                                          static_cast<std::uint32_t>(size)));
+    return 1;
+}
+
 extern const OpDesc kIoOps[] = {
     {"write", uring::Op::write, 3, 0, check_write, prep_write, nullptr, nullptr},
     {"read", uring::Op::read, 3, 0, check_read, prep_read, push_input, nullptr},
     {"recv", uring::Op::recv, 3, 0, check_recv, prep_recv, push_input, nullptr},
+    {"recv_multishot", uring::Op::recv, 2, op_flag::multishot | op_flag::buffer_select,
+     check_recv_multishot, prep_recv_multishot, push_input, nullptr},
     {"send", uring::Op::send, 3, 0, check_send, prep_send, nullptr, nullptr},
     {"readv", uring::Op::readv, 3, 0, check_readv, prep_readv, push_readv, nullptr},
     {"writev", uring::Op::writev, 3, 0, check_writev, prep_writev, nullptr, nullptr},

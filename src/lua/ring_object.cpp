@@ -258,6 +258,9 @@ void close_ring(lua_State* L, LuaRing* r, int idx) {
     lua_pushnil(L);
     lua_rawset(L, -3);
     lua_pop(L, 1);
+    // The provided buffers: unmapped once nothing can still write them (a forked child
+    // unmaps its copy only; the group is the parent's ring's). Otherwise left mapped.
+    if (finished) r->recv_bufs.release(r->ring, ours && r->fork_generation == g_fork_generation);
     r->ring.close(ours);
     if (finished) {
         r->requests.release_all();

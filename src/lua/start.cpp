@@ -85,6 +85,16 @@ int queue(lua_State* L, LuaRing* r, Member* members, std::uint32_t n, std::uint8
                               members[k].a.buf);
         }
     }
+    // recv_multishot's buffer group, set up by the first one (a system call; no Lua).
+    // Without it (kernels before 5.19, no memory) the request completes with the errno.
+    int bufs_error = 0;
+    for (std::uint32_t k = 0; k < n; ++k) {
+        if ((members[k].op->flags & op_flag::buffer_select) != 0 && !r->recv_bufs.active()) {
+            bufs_error = r->recv_bufs.setup(r->ring, kRecvGroup, kRecvBuffersDefault,
+                                            kRecvBufferSizeDefault);
+            break;
+        }
+    }
     // From here on nothing raises and no Lua runs.
     push_refs(L, r, 1);
     const int refs = lua_gettop(L);
@@ -111,6 +121,10 @@ int queue(lua_State* L, LuaRing* r, Member* members, std::uint32_t n, std::uint8
             // Done now; a NOP carries the result through the ring to the callback.
             s.sync = true;
             s.held_res = m.op->sync(m.a, s.buf);
+            uring::prep_nop(*sqe);
+        } else if ((m.op->flags & op_flag::buffer_select) != 0 && bufs_error < 0) {
+            s.sync = true;  // no buffers to select from: the NOP carries why
+            s.held_res = bufs_error;
             uring::prep_nop(*sqe);
         } else {
             m.op->prep(L, *sqe, m.a, s.buf);

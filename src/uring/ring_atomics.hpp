@@ -53,6 +53,12 @@ inline void store_release(Word* p, Word v) noexcept {
     Ref(*p).store(v, std::memory_order_release);
 }
 
+// The tail of a provided-buffer ring (a u16, struct io_uring_buf_ring): the kernel reads
+// it with smp_load_acquire, so our entry stores before it must be visible first.
+inline void store_release_u16(std::uint16_t* p, std::uint16_t v) noexcept {
+    std::atomic_ref<std::uint16_t>(*p).store(v, std::memory_order_release);
+}
+
 inline void fence_seq_cst() noexcept { std::atomic_thread_fence(std::memory_order_seq_cst); }
 
 }  // namespace luring::uring::atomics
