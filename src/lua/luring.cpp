@@ -126,6 +126,7 @@ const luaL_Reg kRingFunctions[] = {
     {"in_flight", ring_in_flight},
     {"run_once", ring_run_once},
     {"recv_buffers", recv_buffers},
+    {"setup_flags", ring_setup_flags},
     {nullptr, nullptr},
 };
 

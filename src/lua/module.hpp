@@ -156,6 +156,7 @@ int ring_run(lua_State* L);
 int ring_in_flight(lua_State* L);
 int ring_run_once(lua_State* L);
 int recv_buffers(lua_State* L);
+int ring_setup_flags(lua_State* L);
 int probe(lua_State* L);
 int test_gc_on_push(lua_State* L);
 int ring_gc(lua_State* L);

@@ -320,14 +320,20 @@ int queue_init(lua_State* L) {
     }
     // Flags that need another one (DEFER_TASKRUN needs SINGLE_ISSUER): say so, as the
     // probe knows, instead of the kernel's bare EINVAL.
+    // DEFER_TASKRUN stands in for COOP_TASKRUN: TASKRUN_FLAG needs one of the two.
+    std::uint32_t have = p.flags;
+    if ((have & uring::setup::defer_taskrun) != 0) have |= uring::setup::coop_taskrun;
     for (const uring::SetupFlagInfo& f : uring::setup_flag_table()) {
-        if ((p.flags & f.value) == 0 || (p.flags & f.with_flags) == f.with_flags) continue;
+        if ((p.flags & f.value) == 0 || (have & f.with_flags) == f.with_flags) continue;
         for (const uring::SetupFlagInfo& g : uring::setup_flag_table()) {
             if ((f.with_flags & g.value) != 0 && (p.flags & g.value) == 0) {
                 char need[32];
                 char with[32];
                 upper(f.name, need, sizeof(need));
                 upper(g.name, with, sizeof(with));
+                if (g.value == uring::setup::coop_taskrun) {
+                    std::snprintf(with, sizeof(with), "COOP_TASKRUN or DEFER_TASKRUN");
+                }
                 return luaL_error(L, "bad argument #2 to 'queue_init' (%s needs %s)", need,
                                   with);
             }
@@ -383,6 +389,13 @@ int queue_init(lua_State* L) {
     }
     r->serial = g_next_serial.fetch_add(1, std::memory_order_relaxed);
     r->fork_generation = g_fork_generation;
+    return 1;
+}
+
+// ring:setup_flags() -> the IORING_SETUP_* flags the ring was made with (luring.setup.*).
+int ring_setup_flags(lua_State* L) {
+    LuaRing* r = check_ring(L, 1);
+    lua_pushinteger(L, r->ring.setup_flags());
     return 1;
 }
 

@@ -47,7 +47,8 @@ case("queue_init_options", function()
                 luring.queue_init, 8, s.DEFER_TASKRUN)
   helper.raises("DEFER_TASKRUN needs SINGLE_ISSUER", luring.queue_init, 8,
                 { flags = s.DEFER_TASKRUN | s.COOP_TASKRUN })
-  helper.raises("TASKRUN_FLAG needs COOP_TASKRUN", luring.queue_init, 8, s.TASKRUN_FLAG)
+  helper.raises("TASKRUN_FLAG needs COOP_TASKRUN or DEFER_TASKRUN", luring.queue_init, 8,
+                s.TASKRUN_FLAG)
   helper.raises("SQ_AFF needs SQPOLL", luring.queue_init, 8, { flags = s.SQ_AFF })
   assert(helper.fd_count() == base, "a refused queue_init left a descriptor open")
   -- With the companion the kernel decides: it works where the probe says it does.
@@ -55,6 +56,10 @@ case("queue_init_options", function()
   for _, f in ipairs(luring.probe().setup_flags or {}) do supported[f.name] = f.supported end
   if supported.defer_taskrun then
     local r = luring.queue_init(8, s.SINGLE_ISSUER | s.DEFER_TASKRUN)
+    assert(r:submit() == 0)
+    r:close()
+    -- DEFER_TASKRUN is TASKRUN_FLAG's other companion (the kernel takes either).
+    r = luring.queue_init(8, s.SINGLE_ISSUER | s.DEFER_TASKRUN | s.TASKRUN_FLAG)
     assert(r:submit() == 0)
     r:close()
   else
