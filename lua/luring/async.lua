@@ -30,13 +30,13 @@ local async = {
   mkdir = file.mkdir,
 }
 
-local run_options = { entries = true, flags = true, on_error = true }
+local run_options = { entries = true, flags = true, on_error = true, recv_multishot = true }
 
 local function check_options(opts)
   for k in pairs(opts) do
     if not run_options[k] then
       error("bad argument #1 to 'run' (unknown option '" .. tostring(k) ..
-            "'; options are entries, flags, on_error)", 3)
+            "'; options are entries, flags, on_error, recv_multishot)", 3)
     end
   end
 end
@@ -44,7 +44,9 @@ end
 -- async.run(fn, ...), async.run(options, fn, ...) or async.run(options)(fn, ...):
 -- runs fn(...) as the first task and every task it spawns; fn's results, or fn's error.
 -- options: entries (ring size, default 256), flags (luring.setup.*), on_error
--- (function(err, traceback) for errors of tasks nobody joins; default: stderr).
+-- (function(err, traceback) for errors of tasks nobody joins; default: stderr),
+-- recv_multishot (true: each socket receives by one multishot recv, where the kernel
+-- has it, instead of a recv request per read; default false).
 function async.run(fn, ...)
   if type(fn) == "table" and getmetatable(fn) == nil then
     local opts = fn

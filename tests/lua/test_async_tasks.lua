@@ -88,6 +88,29 @@ case("run_flags", function()
   helper.raises("entries must be between 1 and 32768", async.run, { entries = 0 }, function() end)
 end)
 
+-- Without flags the ring defers completion work to the loop's enters (DEFER_TASKRUN,
+-- with SINGLE_ISSUER and TASKRUN_FLAG) where the probe says the kernel has it, and is
+-- plain otherwise; flags = 0 asks for a plain ring.
+case("run_default_flags", function()
+  local setup = luring.setup
+  local want = setup.SINGLE_ISSUER | setup.DEFER_TASKRUN | setup.TASKRUN_FLAG
+  local supported = {}
+  for _, f in ipairs(luring.probe().setup_flags or {}) do supported[f.name] = f.supported end
+  local got = async.run(function() return async.ring():setup_flags() end)
+  if supported.defer_taskrun then
+    assert(got == want, ("flags 0x%x"):format(got))
+  else
+    print("note: no DEFER_TASKRUN on this kernel: a plain ring")
+    assert(got == 0, ("flags 0x%x"):format(got))
+  end
+  assert(async.run({ flags = 0 }, function() return async.ring():setup_flags() end) == 0)
+  assert(async.run({ flags = setup.CLAMP }, function()
+    return async.ring():setup_flags()
+  end) == setup.CLAMP)
+  helper.raises("unknown option 'recv_multishots'", async.run, { recv_multishots = true },
+                function() end)
+end)
+
 case("run_errors", function()
   -- A string error: raised again with its traceback.
   local ok, err = pcall(async.run, function() error("boom") end)

@@ -4,7 +4,9 @@
 #   The HTTP/1.1 keep-alive hello server (examples/http_hello.lua, one response per
 #   request) against the same server on luv and on cqueues (tools/bench/peers), each
 #   pinned to CPU 0 with wrk -t1 on CPU 1, for each connection count, the servers
-#   interleaved round by round. Per run: requests/s, and the server's CPU time per
+#   interleaved round by round; luring.async three ways (tools/bench/lua/async_variant.lua):
+#   as the example runs (DEFER_TASKRUN where the kernel has it), with recv_multishot, and
+#   on a plain ring (flags 0). Per run: requests/s, and the server's CPU time per
 #   request (user and system from /proc/PID/stat around the wrk run): on two cores wrk
 #   saturates before the servers do, so requests/s alone cannot tell them apart.
 #   Prints one table of medians. BUILD is the build folder whose luring.so to use
@@ -27,15 +29,18 @@ build=$(cd "${1:-$here/build}" && pwd) || exit 2
 for tool in wrk taskset ss lua5.4; do
   command -v $tool >/dev/null || { echo "http-server-bench: needs $tool" >&2; exit 2; }
 done
-export LUA_CPATH="$build/src/lua/?.so;;" LUA_PATH="$here/lua/?.lua;;"
+export LUA_CPATH="$build/src/lua/?.so;;" LUA_PATH="$here/lua/?.lua;$here/tools/bench/lua/?.lua;;"
 tck=$(getconf CLK_TCK)
 servers=()
-for s in "luring.async:examples/http_hello.lua:luring" \
-         "luv:tools/bench/peers/http_hello_luv.lua:luv" \
-         "cqueues:tools/bench/peers/http_hello_cqueues.lua:cqueues"; do
-  IFS=: read -r name script lib <<<"$s"
+# name:script:library:variant (LURING_BENCH_ASYNC for async_variant.lua; none for peers)
+for s in "luring.async:examples/http_hello.lua:luring:default" \
+         "luring.async/multishot:examples/http_hello.lua:luring:multishot" \
+         "luring.async/plain:examples/http_hello.lua:luring:plain" \
+         "luv:tools/bench/peers/http_hello_luv.lua:luv:" \
+         "cqueues:tools/bench/peers/http_hello_cqueues.lua:cqueues:"; do
+  IFS=: read -r name script lib variant <<<"$s"
   if lua5.4 -e "require '$lib'" 2>/dev/null; then
-    servers+=("$name:$script")
+    servers+=("$name:$script:$variant")
   else
     echo "http-server-bench: $name left out ($lib is not installed)" >&2
   fi
@@ -51,11 +56,16 @@ port=$((20000 + $$ % 20000))  # a fresh range per run: a server left by another 
 for round in $(seq "$rounds"); do
   for c in $conns; do
     order=("${servers[@]}")
-    [ $((round % 2)) = 0 ] && order=($(printf '%s\n' "${servers[@]}" | tac))
+    [ $((round % 2)) = 0 ] && mapfile -t order < <(printf '%s\n' "${servers[@]}" | tac)
     for s in "${order[@]}"; do
-      name=${s%%:*} script=${s#*:}
+      IFS=: read -r name script variant <<<"$s"
       port=$((port + 1))
-      taskset -c 0 lua5.4 "$here/$script" $port >/dev/null 2>&1 &
+      if [ -n "$variant" ]; then
+        LURING_BENCH_ASYNC=$variant taskset -c 0 lua5.4 -l async_variant "$here/$script" $port \
+          >/dev/null 2>&1 &
+      else
+        taskset -c 0 lua5.4 "$here/$script" $port >/dev/null 2>&1 &
+      fi
       pid=$!
       for _ in $(seq 100); do  # until it accepts
         (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break

@@ -528,16 +528,32 @@ local function run_loop(L)
   end
 end
 
+local DEFAULT_FLAGS = luring.setup.SINGLE_ISSUER | luring.setup.DEFER_TASKRUN |
+                      luring.setup.TASKRUN_FLAG
+
 -- core.run(options, fn, ...): see async.run.
 function core.run(options, fn, ...)
   if loop then error("luring.async.run: already running (run does not nest)", 3) end
   local flags = options.flags
-  local ring = luring.queue_init(options.entries or 256, flags and { flags = flags } or nil)
+  local entries = options.entries or 256
+  local ring
+  if flags == nil then
+    -- By default the kernel runs completion work only when the loop enters it, in one
+    -- batch (DEFER_TASKRUN, 6.1; TASKRUN_FLAG says when there is some): a quarter less
+    -- CPU per request for a server (tools/bench/RESULTS.md). Older kernels: a plain ring.
+    local ok, r = pcall(luring.queue_init, entries, DEFAULT_FLAGS)
+    ring = ok and r or luring.queue_init(entries)
+  else
+    ring = luring.queue_init(entries, { flags = flags })
+  end
   local L = {
     ring = ring, ready = {}, ready_head = 1, ready_tail = 1, alive = 0, timers = {},
     on_error = options.on_error, objects = setmetatable({}, { __mode = "k" }),
     tasks = {},  -- the tasks that have not ended
     sqpoll = flags ~= nil and (flags & luring.setup.SQPOLL) ~= 0,
+    -- With the option, sockets receive by one multishot recv each (socket.lua), until
+    -- the kernel refuses it (before 6.0).
+    recv_multishot = options.recv_multishot == true,
   }
   loop = L
   local main = new_task(fn, ...)

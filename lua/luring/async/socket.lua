@@ -7,6 +7,7 @@ local luring = require "luring"
 local core = require "luring.async.core"
 
 local need_task, start, await, now = core.need_task, core.start, core.await, core.now
+local block, wake_blocked = core.block, core.wake_blocked
 local start_for = core.start_for
 local task_of, after_wait, before_wait = core.task_of, core.after_wait, core.before_wait
 local find, sub, gsub, byte, concat = string.find, string.sub, string.gsub, string.byte,
@@ -21,6 +22,10 @@ local aw_recv, aw_send = core.aw.recv, core.aw.send
 local socket = {}
 
 local RECV_SIZE = 65536
+-- A multishot recv stops (is cancelled) when this much is buffered and nobody reads;
+-- the next receive that needs more arms it again.
+local RECV_HIGH = 4 * RECV_SIZE
+local ECANCELED, ENOBUFS, EINVAL = -errno.ECANCELED, -errno.ENOBUFS, -errno.EINVAL
 local SEND_PIECE = 1 << 20  -- more than a socket buffer takes at once
 local MSG_NOSIGNAL = luring.msg.NOSIGNAL
 
@@ -106,9 +111,13 @@ local NO_COUNT = {}
 local function new(fd, kind, family)
   -- p1, p2: handles of requests pending on the socket, false when none. Never nil: a
   -- field that keeps going nil and back makes the table rehash on every request.
+  -- rx: how it receives, decided by the first receive that waits: "multishot" (one
+  -- multishot recv, handle ms, feeding buf; a task waiting for it is waiter) or
+  -- "single" (a recv request per wait). eof, rx_err: how the multishot recv ended.
   local s = setmetatable({ fd = fd, kind = kind, family = family, buf = "", pos = 1,
                            timeout = nil, closed = false, ring = core.loop_ring(),
-                           p1 = false, p2 = false, count_pattern = NO_COUNT }, Socket)
+                           p1 = false, p2 = false, count_pattern = NO_COUNT, rx = false,
+                           ms = false, waiter = false, eof = false, rx_err = false }, Socket)
   if fd then core.track(s) end
   return s
 end
@@ -191,7 +200,7 @@ end
 -- Receives more bytes into the buffer. Returns nil, or an error word. Without a
 -- deadline the wait is by core.aw (the hot path of every receive), noted in self.p1 for
 -- close() to cancel.
-local function fill(self, task, deadline)
+local function fill_single(self, task, deadline)
   if not deadline then
     local cqe, res, data = aw_recv(self.ring, self.fd, RECV_SIZE, 0, self, "p1")
     if cqe ~= nil then
@@ -205,6 +214,102 @@ local function fill(self, task, deadline)
   local h = start_for(self, l_recv, self.fd, RECV_SIZE, 0, task.cb)
   if not h then return "closed" end
   return filled(self, wait_on(self, task, h, deadline))
+end
+
+-- By the socket's multishot recv where the run has it (see fill_multishot), else by a
+-- recv request per call (fill_single).
+local fill_multishot
+local function fill(self, task, deadline)
+  local rx = self.rx
+  if rx ~= "single" then
+    if rx == "multishot" or core.loop().recv_multishot then
+      return fill_multishot(self, task, deadline)
+    end
+    self.rx = "single"
+  end
+  return fill_single(self, task, deadline)
+end
+
+-- ---- Receiving by multishot recv: one request per socket, each chunk into buf ----
+
+-- A chunk (or the end) of the socket's multishot recv. Appends the data; stops the
+-- request when RECV_HIGH is buffered; wakes the task waiting for data.
+local function on_chunk(self, res, data, more)
+  if not more then self.ms = false end
+  if res > 0 and not self.closed then
+    local pos = self.pos
+    if pos > #self.buf then
+      self.buf, self.pos = data, 1
+    elseif pos > 1 then
+      self.buf, self.pos = sub(self.buf, pos) .. data, 1
+    else
+      self.buf = self.buf .. data
+    end
+    self.rx_ok = true
+    if more and #self.buf >= RECV_HIGH and not self.ms_stopping then
+      self.ms_stopping = true
+      core.cancel_request(self.ms)
+    end
+  elseif res == 0 then
+    self.eof = true
+  elseif res == EINVAL and not self.rx_ok then
+    -- This kernel has no multishot recv (before 6.0): every socket of the run receives
+    -- by single recvs from now on.
+    core.loop().recv_multishot = false
+    self.rx = "single"
+  elseif res ~= ECANCELED and res ~= ENOBUFS and res < 0 then
+    self.rx_err = res
+  end
+  if not more then self.ms_stopping = false end
+  local task = self.waiter
+  if task then
+    self.waiter = false
+    wake_blocked(task, self)
+  end
+end
+
+-- The callback of the socket's multishot recv (one closure per socket, made once).
+local function chunk_callback(self)
+  local cb = self.ms_cb
+  if not cb then
+    cb = function(_, res, data, more) return on_chunk(self, res, data, more) end
+    self.ms_cb = cb
+  end
+  return cb
+end
+
+-- A task blocked in fill_multishot leaves when interrupted (cancel, async.timeout).
+function Socket:remove_waiter(task)
+  if self.waiter == task then self.waiter = false end
+end
+
+-- fill by the multishot recv: arms it if it is not, waits until the buffer has more
+-- bytes than it had, the stream ended, or the deadline passed. Returns nil, or an error
+-- word. A wait that raises (cancel) loses nothing: the data stays buffered.
+function fill_multishot(self, task, deadline)
+  self.rx = "multishot"
+  local had = #self.buf - self.pos
+  while true do
+    if self.closed then return "closed" end
+    if #self.buf - self.pos > had then return nil end
+    if self.eof then return "closed" end
+    local err = self.rx_err
+    if err then return message(err) end
+    -- The kernel said no; or another task waits on this socket already: a recv of our
+    -- own then, whose data goes to the same buffer in the kernel's order.
+    if self.rx == "single" or self.waiter then return fill_single(self, task, deadline) end
+    if not self.ms then
+      if not self.ring then ring_of(self) end
+      local h = start_for(self, self.ring.recv_multishot, self.fd, 0, chunk_callback(self))
+      if not h then return "closed" end
+      self.ms = h
+    end
+    self.waiter = task
+    if not block(task, self, deadline) then
+      self.waiter = false
+      return "timeout"
+    end
+  end
 end
 
 -- fill, for a receive that has set data aside in parts[from..]: if the wait raises (a
@@ -246,7 +351,7 @@ function Socket:receive(pattern, prefix)
   -- before (so known to be valid: count_pattern), no prefix, no timeout, nothing
   -- buffered, and one recv that brings exactly that many bytes.
   if pattern == self.count_pattern and prefix == nil and self.pos > #self.buf and
-     not self.timeout and not self.closed then
+     not self.timeout and not self.closed and self.rx == "single" then
     local cqe, res, data = aw_recv(self.ring, self.fd, RECV_SIZE, 0, self, "p1")
     if cqe ~= nil then
       self.p1 = false
@@ -263,7 +368,7 @@ function Socket:receive(pattern, prefix)
      not self.closed then
     local buf, pos = self.buf, self.pos
     local i = find(buf, "\n", pos, true)
-    if not i and pos > #buf and not self.timeout then
+    if not i and pos > #buf and not self.timeout and self.rx == "single" then
       local cqe, res, data = aw_recv(self.ring, self.fd, RECV_SIZE, 0, self, "p1")
       if cqe ~= nil then
         self.p1 = false
@@ -572,8 +677,14 @@ function Socket:close()
   self.closed = true
   local loop = core.loop()
   local fd = self.fd
-  if loop and (self.p1 or self.p2 or self.pset) then
+  local waiter = self.waiter
+  if waiter then
+    self.waiter = false
+    core.wake_blocked(waiter, self)
+  end
+  if loop and (self.p1 or self.p2 or self.pset or self.ms) then
     local cancel = core.cancel_request
+    if self.ms then cancel(self.ms) end
     -- (true: a fast-path wait that ran out of memory before it was queued)
     if math_type(self.p1) == "integer" then cancel(self.p1) end
     if math_type(self.p2) == "integer" then cancel(self.p2) end
@@ -590,7 +701,7 @@ function Socket:close()
       fd = nil
     end
   end
-  self.p1, self.p2, self.pset = false, false, nil
+  self.p1, self.p2, self.pset, self.ms = false, false, nil, false
   if fd then luring.close_fd_now(fd) end
   core.untrack(self)
   return 1
