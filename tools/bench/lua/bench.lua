@@ -116,10 +116,11 @@ function bench.ring(luring, entries, flags)
 end
 
 -- async.run's options for the --entries and --setup-flags of a run.
--- --recv-multishot on: sockets receive by one multishot recv each (the run's option).
+-- The ring flags are --setup-flags, as the callback forms' rings get (not async.run's
+-- default, DEFER_TASKRUN), so both forms run on the same kind of ring. --recv-multishot
+-- on: sockets receive by one multishot recv each (the run's option).
 function bench.async_options(o)
-  return { entries = o.entries, flags = o.setup_flags ~= 0 and o.setup_flags or nil,
-           recv_multishot = o.recv_multishot == "on" }
+  return { entries = o.entries, flags = o.setup_flags, recv_multishot = o.recv_multishot == "on" }
 end
 
 -- The coroutine form of a batch workload: `tasks` tasks of luring.async, each running
