@@ -4,7 +4,9 @@
 #   The HTTP/1.1 keep-alive hello server (examples/http_hello.lua, one response per
 #   request) against the same server on luv and on cqueues (tools/bench/peers), each
 #   pinned to CPU 0 with wrk -t1 on CPU 1, for each connection count, the servers
-#   interleaved round by round; luring.async three ways (tools/bench/lua/async_variant.lua):
+#   and the floor, the same server in C++ on the project's core with multishot accept and
+#   recv, provided buffers and DEFER_TASKRUN (tools/bench/http_floor.cpp, BUILD's
+#   http-floor), interleaved round by round; luring.async three ways (tools/bench/lua/async_variant.lua):
 #   as the example runs (DEFER_TASKRUN where the kernel has it), with recv_multishot, and
 #   on a plain ring (flags 0). Per run: requests/s, and the server's CPU time per
 #   request (user and system from /proc/PID/stat around the wrk run): on two cores wrk
@@ -45,6 +47,11 @@ for s in "luring.async:examples/http_hello.lua:luring:default" \
     echo "http-server-bench: $name left out ($lib is not installed)" >&2
   fi
 done
+if [ -x "$build/tools/bench/http-floor" ]; then
+  servers+=("C++-floor:$build/tools/bench/http-floor:floor")
+else
+  echo "http-server-bench: the C++ floor left out ($build/tools/bench/http-floor not built)" >&2
+fi
 
 # cpu_ticks PID: user and system clock ticks of the process so far.
 cpu_ticks() { awk '{ print $14, $15 }' "/proc/$1/stat"; }
@@ -60,7 +67,9 @@ for round in $(seq "$rounds"); do
     for s in "${order[@]}"; do
       IFS=: read -r name script variant <<<"$s"
       port=$((port + 1))
-      if [ -n "$variant" ]; then
+      if [ "$variant" = floor ]; then
+        taskset -c 0 "$script" $port >/dev/null 2>&1 &
+      elif [ -n "$variant" ]; then
         LURING_BENCH_ASYNC=$variant taskset -c 0 lua5.4 -l async_variant "$here/$script" $port \
           >/dev/null 2>&1 &
       else
