@@ -1,7 +1,9 @@
 -- SPDX-License-Identifier: Apache-2.0
 -- Copies a file with many reads and writes in flight: lua5.4 cp.lua FROM TO
--- Eight tasks each copy every eighth 1 MiB block with read_at/write_at, so the kernel
--- always has several requests to work on.
+-- Eight tasks each copy every eighth 1 MiB block with read_into/write_from (read_at and
+-- write_at with a luring.buffer: no Lua string per block), so the kernel always has
+-- several requests to work on.
+local luring = require "luring"
 local async = require "luring.async"
 
 local from, to = arg[1], arg[2]
@@ -15,9 +17,10 @@ async.run(function()
   local workers = {}
   for w = 0, WORKERS - 1 do
     workers[#workers + 1] = async.spawn(function()
+      local buf = luring.buffer(BLOCK)
       for offset = w * BLOCK, size - 1, WORKERS * BLOCK do
-        local data = assert(src:read_at(BLOCK, offset))
-        assert(dst:write_at(data, offset))
+        local n = assert(src:read_into(buf, offset))
+        assert(dst:write_from(buf, offset, n))
       end
     end)
   end

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "buffer.hpp"
 #include "module.hpp"
 
 namespace luring::lua {
@@ -232,6 +233,7 @@ extern "C" __attribute__((visibility("default"))) int luaopen_luring(lua_State* 
     lua_pushcfunction(L, test_gc_on_push);
     lua_setfield(L, -2, "_test_gc_on_push");
     open_await(L);
+    open_buffer(L);
     open_fs(L);
     open_net(L);
     open_time(L);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Data I/O: luring 0.1's write, read, recv and send, recv_multishot, readv / writev.
+// Data I/O: luring 0.1's write, read, recv and send, recv_multishot, readv / writev, and
+// the buffer forms read_into, write_from, recv_into, send_from.
 //
 // What the kernel reads (a copy of a small string in the slot's buffer, or the string
 // itself, pinned) and what it writes (the slot's buffer) live until the final
@@ -9,6 +10,7 @@
 
 #include <cstring>
 
+#include "buffer.hpp"
 #include "module.hpp"
 #include "prep.hpp"
 
@@ -76,6 +78,54 @@ void check_recv_multishot(lua_State* L, int base, OpArgs& a) {
 }
 void prep_recv_multishot(lua_State*, uring::Sqe& sqe, const OpArgs& a, char*) {
     uring::prep_recv_multishot(sqe, a.fd, kRecvGroup, static_cast<int>(a.n[0]));
+}
+
+// ---- Buffers: read_into, write_from, recv_into, send_from ------------------------------
+// (fd, buf, offset | flags, len, at, cb) -> cb(cqe, res): bytes at..at+len-1 of the buffer
+// (at default 1, len default the rest of it). The buffer is pinned until the final CQE.
+void check_span(lua_State* L, int buf, int len_arg, int at_arg, OpArgs& a) {
+    Buffer* b = check_buffer(L, buf);
+    const lua_Integer at = luaL_optinteger(L, at_arg, 1);
+    luaL_argcheck(L, at >= 1 && static_cast<std::size_t>(at) <= b->size, at_arg,
+                  "position out of the buffer");
+    const auto room = static_cast<lua_Integer>(b->size) - at + 1;
+    const lua_Integer len = luaL_optinteger(L, len_arg, room);
+    luaL_argcheck(L, len >= 0 && len <= room, len_arg, "length past the end of the buffer");
+    a.str = b->bytes() + (at - 1);
+    a.str_len = static_cast<std::size_t>(len < kMaxTransfer ? len : kMaxTransfer);
+    a.pin = buf;
+}
+char* span(const OpArgs& a) { return const_cast<char*>(a.str); }  // the buffer's, ours
+
+void check_file_span(lua_State* L, int base, OpArgs& a) {
+    a.fd = check_fd(L, base);
+    a.n[0] = static_cast<std::int64_t>(check_offset(L, base + 2));
+    check_span(L, base + 1, base + 3, base + 4, a);
+}
+void check_socket_span(lua_State* L, int base, OpArgs& a) {
+    a.fd = check_fd(L, base);
+    a.n[0] = check_flags(L, base + 2);
+    check_span(L, base + 1, base + 3, base + 4, a);
+}
+void check_recv_into(lua_State* L, int base, OpArgs& a) {
+    check_socket_span(L, base, a);
+    luaL_argcheck(L, (a.n[0] & MSG_TRUNC) == 0, base + 2, "MSG_TRUNC is not supported");
+}
+void prep_read_into(lua_State*, uring::Sqe& sqe, const OpArgs& a, char*) {
+    uring::prep_read(sqe, a.fd, span(a), static_cast<std::uint32_t>(a.str_len),
+                     static_cast<std::uint64_t>(a.n[0]));
+}
+void prep_write_from(lua_State*, uring::Sqe& sqe, const OpArgs& a, char*) {
+    uring::prep_write(sqe, a.fd, a.str, static_cast<std::uint32_t>(a.str_len),
+                      static_cast<std::uint64_t>(a.n[0]));
+}
+void prep_recv_into(lua_State*, uring::Sqe& sqe, const OpArgs& a, char*) {
+    uring::prep_recv(sqe, a.fd, span(a), static_cast<std::uint32_t>(a.str_len),
+                     static_cast<int>(a.n[0]));
+}
+void prep_send_from(lua_State*, uring::Sqe& sqe, const OpArgs& a, char*) {
+    uring::prep_send(sqe, a.fd, a.str, static_cast<std::uint32_t>(a.str_len),
+                     static_cast<int>(a.n[0]));
 }
 
 // ---- send(fd, content, flags, cb) -> cb(cqe, res)
@@ -219,6 +269,10 @@ extern const OpDesc kIoOps[] = {
     {"recv_multishot", uring::Op::recv, 2, op_flag::multishot | op_flag::buffer_select,
      check_recv_multishot, prep_recv_multishot, push_input, nullptr},
     {"send", uring::Op::send, 3, 0, check_send, prep_send, nullptr, nullptr},
+    {"read_into", uring::Op::read, 5, 0, check_file_span, prep_read_into, nullptr, nullptr},
+    {"write_from", uring::Op::write, 5, 0, check_file_span, prep_write_from, nullptr, nullptr},
+    {"recv_into", uring::Op::recv, 5, 0, check_recv_into, prep_recv_into, nullptr, nullptr},
+    {"send_from", uring::Op::send, 5, 0, check_socket_span, prep_send_from, nullptr, nullptr},
     {"readv", uring::Op::readv, 3, 0, check_readv, prep_readv, push_readv, nullptr},
     {"writev", uring::Op::writev, 3, 0, check_writev, prep_writev, nullptr, nullptr},
     {nullptr, uring::Op::nop, 0, 0, nullptr, nullptr, nullptr, nullptr},

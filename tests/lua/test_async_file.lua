@@ -329,6 +329,44 @@ end)
 
 -- ---- read_at / write_at ----------------------------------------------------------------
 
+-- The buffer forms: read_into and write_from move bytes between a file and a
+-- luring.buffer, at an offset, from a position in the buffer; many tasks at once.
+case("read_into_write_from", function()
+  local luring = require "luring"
+  local path = helper.tmpname()
+  async.run(function()
+    local f = assert(async.open(path, "w+"))
+    local tasks = {}
+    for k = 1, 16 do
+      tasks[k] = async.spawn(function()
+        local b = luring.buffer(8192)
+        local block = string.char(64 + k):rep(5000 + k)
+        b:set(block, 101)
+        assert(f:write_from(b, k * 8192, #block, 101) == f)
+        local back = luring.buffer(8192)
+        assert(f:read_into(back, k * 8192, #block) == #block)
+        assert(back:get(1, #block) == block, "block " .. k)
+        return true
+      end)
+    end
+    for k = 1, 16 do assert(tasks[k]:join()) end
+    -- End of file: 0 bytes; a short read at the end gives what is there.
+    local b = luring.buffer(100)
+    assert(f:read_into(b, 17 * 8192 + 1000) == 0)
+    assert(f:read_into(b, 16 * 8192 + 5000) == 16)
+    -- Misuse raises, naming the call; a kernel error is nil, msg, errno.
+    helper.raises("bad argument #1 to 'read_into' (luring.buffer expected, got string)",
+                  f.read_into, f, "abc", 0)
+    helper.raises("bad argument #2 to 'write_from' (offset expected)", f.write_from, f, b, -1)
+    helper.raises("length past the end of the buffer", f.read_into, f, b, 0, 101)
+    f:close()
+    local ro = assert(async.open(path, "r"))
+    local ok, msg, code = ro:write_from(b, 0)
+    assert(ok == nil and type(msg) == "string" and code == luring.errno.EBADF, msg)
+    ro:close()
+  end)
+end)
+
 case("read_at_write_at", function()
   local path = helper.tmpname()
   async.run(function()

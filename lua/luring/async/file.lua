@@ -461,6 +461,65 @@ function File:write_at(data, offset)
   return write_at_slow(self, data, offset)
 end
 
+-- The buffer forms: bytes at..at+len-1 of a luring.buffer (at default 1, len default
+-- the rest of it), so a copy moves its data without a Lua string per chunk.
+local l_read_into, l_write_from = luring.read_into, luring.write_from
+local BUFFER_MT = getmetatable(luring.buffer(1))
+
+local function check_buffer_call(buf, offset, len, at, what)
+  if getmetatable(buf) ~= BUFFER_MT then
+    error("bad argument #1 to '" .. what .. "' (luring.buffer expected, got " .. type(buf) ..
+          ")", 3)
+  end
+  if math_type(offset) ~= "integer" or offset < 0 then
+    error("bad argument #2 to '" .. what .. "' (offset expected)", 3)
+  end
+  at = at or 1
+  len = len or #buf - at + 1  -- (the request checks both against the buffer)
+  return need_task(what), len, at
+end
+
+-- file:read_into(buf, offset [, len [, at]]): reads up to len bytes at offset into the
+-- buffer from position at (fewer only at end of file). The bytes read (0 at end of
+-- file), or nil, msg, errno.
+function File:read_into(buf, offset, len, at)
+  local task
+  task, len, at = check_buffer_call(buf, offset, len, at, "read_into")
+  if task.alert then before_wait(task) end
+  local got = 0
+  while got < len do
+    local h = start_for(self, l_read_into, self.fd, buf, offset + got, len - got, at + got,
+                        task.cb)
+    if not h then return nil, "file is closed" end
+    local res = await(task, h)
+    if res < 0 then return fail(nil, res) end
+    if res == 0 then break end
+    got = got + res
+  end
+  return got
+end
+
+-- file:write_from(buf, offset [, len [, at]]): writes len bytes of the buffer from
+-- position at to the file at offset; the position does not move. The file, or nil,
+-- msg, errno.
+function File:write_from(buf, offset, len, at)
+  local task
+  task, len, at = check_buffer_call(buf, offset, len, at, "write_from")
+  if task.alert then before_wait(task) end
+  if self.buf ~= "" then self.buf, self.boff = "", 0 end  -- read-ahead may be stale now
+  local done = 0
+  repeat
+    local h = start_for(self, l_write_from, self.fd, buf, offset + done, len - done,
+                        at + done, task.cb)
+    if not h then return nil, "file is closed" end
+    local res = await(task, h)
+    if res < 0 then return fail(nil, res) end
+    if res == 0 and len > 0 then return fail(nil, -luring.errno.EIO) end
+    done = done + res
+  until done >= len
+  return self
+end
+
 -- Another task's read or write of this file may still be only queued: it is submitted
 -- before the descriptor is closed, or the kernel would read its number as whatever
 -- file reused it at once (a write would land there). Under SQPOLL the poller reads the
