@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// http-floor PORT: the floor of the HTTP hello benchmark. The same keep-alive server as
-// examples/http_hello.lua (one "Hello, World!" per request, on 127.0.0.1:PORT, until
-// killed), in C++ on the project's own core with what io_uring offers a server: one
-// multishot accept, one multishot recv per connection into a provided-buffer ring, and
-// DEFER_TASKRUN (each where the kernel has it; it says so on stderr otherwise). What a
-// Lua server costs beyond this is what the binding and the language add.
+// http-floor [--echo] PORT: the floor of the server benchmarks. The same keep-alive
+// server as examples/http_hello.lua (one "Hello, World!" per request, on
+// 127.0.0.1:PORT, until killed), or with --echo an echo server (every byte back, as
+// examples/echo_server.lua does line by line), in C++ on the project's own core with
+// what io_uring offers a server: one multishot accept, one multishot recv per
+// connection into a provided-buffer ring (echo: sent back from that buffer, which goes
+// back to the kernel when the send is done), and DEFER_TASKRUN (a plain ring where the
+// kernel lacks it, said on stderr). What a Lua server costs beyond this is what the
+// binding and the language add.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -14,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <vector>
 
 #include "buf_ring.hpp"
@@ -33,7 +37,15 @@ constexpr std::uint16_t kGroup = 1;
 enum Kind : std::uint64_t { kAccept = 1, kRecv = 2, kSend = 3 };
 std::uint64_t tag(Kind k, int fd) { return std::uint64_t{k} << 32 | static_cast<std::uint32_t>(fd); }
 
+// Echo: a received chunk still to send back, in provided buffer `bid`.
+struct Chunk {
+    std::uint32_t bid;
+    std::uint32_t len;
+};
+
 struct Conn {
+    std::deque<Chunk> echo;  // chunks to send back, the first one being sent
+
     int match = 0;         // how much of "\r\n\r\n" the bytes so far end with
     std::uint32_t owed = 0;  // responses not yet handed to a send
     std::uint32_t total = 0;  // bytes of the responses being sent, from g_responses
@@ -44,6 +56,7 @@ struct Conn {
 };
 
 char g_responses[kBatch * kResponseLen];
+bool g_echo = false;
 std::vector<Conn> g_conns;
 Ring g_ring;
 BufRing g_bufs;
@@ -78,6 +91,17 @@ void send_owed(int fd) {
     sqe->user_data = tag(kSend, fd);
 }
 
+// Echo: sends the first chunk waiting (from c.done on), if no send is in flight.
+void send_echo(int fd) {
+    Conn& c = g_conns[fd];
+    if (c.sending || c.echo.empty()) return;
+    const Chunk& k = c.echo.front();
+    c.sending = true;
+    Sqe* sqe = sqe_or_flush();
+    prep_send(*sqe, fd, g_bufs.buffer(k.bid) + c.done, k.len - c.done, MSG_NOSIGNAL);
+    sqe->user_data = tag(kSend, fd);
+}
+
 // Closes the connection once no request is on it: a shutdown ends its recv (res 0).
 void close_conn(int fd) {
     Conn& c = g_conns[fd];
@@ -85,6 +109,7 @@ void close_conn(int fd) {
     c.open = false;
     if (c.sending || c.receiving) return;
     ::close(fd);
+    for (const Chunk& k : c.echo) g_bufs.recycle(k.bid);
     c = Conn{};
 }
 
@@ -124,9 +149,20 @@ void on_recv(const Cqe& cqe, int fd) {
     Conn& c = g_conns[fd];
     if (cqe.res > 0 && (cqe.flags & cqe_flag::buffer) != 0) {
         const std::uint32_t bid = cqe.flags >> kCqeBufferShift;
-        if (c.open) c.owed += count_requests(c, g_bufs.buffer(bid), static_cast<std::uint32_t>(cqe.res));
-        g_bufs.recycle(bid);
-        if (c.open) send_owed(fd);
+        if (g_echo) {
+            if (c.open) {
+                c.echo.push_back(Chunk{bid, static_cast<std::uint32_t>(cqe.res)});
+                send_echo(fd);
+            } else {
+                g_bufs.recycle(bid);
+            }
+        } else if (c.open) {
+            c.owed += count_requests(c, g_bufs.buffer(bid), static_cast<std::uint32_t>(cqe.res));
+            g_bufs.recycle(bid);
+            send_owed(fd);
+        } else {
+            g_bufs.recycle(bid);
+        }
     }
     if ((cqe.flags & cqe_flag::more) != 0) return;
     c.receiving = false;
@@ -145,6 +181,15 @@ void on_send(const Cqe& cqe, int fd) {
         return;
     }
     c.done += static_cast<std::uint32_t>(cqe.res);
+    if (g_echo) {
+        if (c.done == c.echo.front().len) {  // this chunk is back: its buffer too
+            g_bufs.recycle(c.echo.front().bid);
+            c.echo.pop_front();
+            c.done = 0;
+        }
+        send_echo(fd);
+        return;
+    }
     if (c.done < c.total) {  // short send: the rest from where it stopped
         c.sending = true;
         Sqe* sqe = sqe_or_flush();
@@ -175,14 +220,15 @@ int listen_on(int port) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 2) {
-        std::fprintf(stderr, "usage: http-floor PORT\n");
+    g_echo = argc == 3 && std::strcmp(argv[1], "--echo") == 0;
+    if (argc != 2 && !g_echo) {
+        std::fprintf(stderr, "usage: http-floor [--echo] PORT\n");
         return 2;
     }
     for (std::uint32_t i = 0; i < kBatch; ++i) {
         std::memcpy(g_responses + i * kResponseLen, kResponse, kResponseLen);
     }
-    const int listener = listen_on(std::atoi(argv[1]));
+    const int listener = listen_on(std::atoi(argv[argc - 1]));
     if (listener < 0) {
         std::fprintf(stderr, "http-floor: listen: %s\n", std::strerror(-listener));
         return 1;
