@@ -1,6 +1,6 @@
 -- SPDX-License-Identifier: Apache-2.0
 -- Copies a file with many reads and writes in flight: lua5.4 cp.lua FROM TO
--- Eight tasks each copy every eighth 1 MiB block with read_into/write_from (read_at and
+-- Eight tasks each copy every eighth 512 KiB block with read_into/write_from (read_at and
 -- write_at with a luring.buffer: no Lua string per block), so the kernel always has
 -- several requests to work on.
 local luring = require "luring"
@@ -8,7 +8,7 @@ local async = require "luring.async"
 
 local from, to = arg[1], arg[2]
 assert(from and to, "usage: cp.lua FROM TO")
-local BLOCK, WORKERS = 1 << 20, 8
+local BLOCK, WORKERS = 512 << 10, 8
 
 async.run(function()
   local src = assert(async.open(from, "r"))
