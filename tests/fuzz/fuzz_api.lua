@@ -166,6 +166,7 @@ do
   local names = {}
   for _, o in ipairs(luring.probe().ops or {}) do names[o.name] = o.supported end
   local map = { close_fd = "close", multishot_accept = "accept", poll_multishot = "poll_add",
+                recv_multishot = "recv", read_into = "read", recv_into = "recv",
                 cancel = "async_cancel", cancel_fd = "async_cancel", cancel_all = "async_cancel" }
   setmetatable(kernel_has, { __index = function(_, k) return names[map[k] or k] == true end })
 end
@@ -636,7 +637,8 @@ local NARGS = { write = 3, read = 3, recv = 3, send = 3, readv = 3, writev = 3, 
                 accept = 2, multishot_accept = 2, socket = 3, connect = 3, bind = 3, listen = 2,
                 shutdown = 2, sendmsg = 4, recvmsg = 3, send_zc = 3, timeout = 3,
                 timeout_remove = 1, link_timeout = 1, poll_add = 2, poll_multishot = 2,
-                poll_remove = 1, cancel = 1, cancel_fd = 1, cancel_all = 0, nop = 0 }
+                poll_remove = 1, cancel = 1, cancel_fd = 1, cancel_all = 0, nop = 0,
+                recv_multishot = 2, read_into = 5, recv_into = 5 }
 
 -- Queues `plan` (from a generator) on the current ring with a checking callback.
 -- Returns the record, or nil when the SQ was full (the plan's reservations released).
@@ -1031,12 +1033,24 @@ local function stream_reader(op0)
     local op = op0
     local s = free_stream(function(s) return not s.rbusy end)
     if not s then return nil end
-    if s.kind == "pipe" and op ~= "read" and op ~= "readv" then op = "read" end
+    if s.kind == "pipe" and op ~= "read" and op ~= "readv" and op ~= "read_into" then
+      op = op == "recv_into" and "read_into" or "read"
+    end
     local n = chance(0.05) and 0 or rnd(1, chance(0.2) and 70000 or 4096)
     local flags, peek, nowait = 0, false, false
     local args, sizes
+    -- The buffer forms read into bytes at..at+n-1 of a buffer filled with "#" first;
+    -- the check reads them back and sees the rest of the buffer untouched.
+    local buf, at = nil, 1
+    if op == "read_into" or op == "recv_into" then
+      at = rnd(1, 40)
+      buf = luring.buffer(at + n + rnd(0, 40))
+      buf:set(("#"):rep(#buf))
+    end
     if op == "read" then
       args = { s.rfd, n, chance(0.5) and 0 or -1 }
+    elseif op == "read_into" then
+      args = { s.rfd, buf, chance(0.5) and 0 or -1, n, at }
     elseif op == "readv" then
       sizes = {}
       local total = 0
@@ -1056,6 +1070,9 @@ local function stream_reader(op0)
         flags = luring.msg.WAITALL
       end
       args = { s.rfd, n, flags }
+    elseif op == "recv_into" then
+      if chance(0.2) then flags, nowait = luring.msg.DONTWAIT, true end
+      args = { s.rfd, buf, flags, n, at }
     end
     local fd = s.rfd
     -- A read of 0 bytes of an empty pipe or stream socket may wait too: at once with 0
@@ -1074,6 +1091,13 @@ local function stream_reader(op0)
                end
              end,
              check = function(_, res, _, data, peer)
+               if buf then
+                 local got = res > 0 and res or 0
+                 data = buf:get(at, at + got - 1)
+                 check(buf:get(1, at - 1) == ("#"):rep(at - 1) and
+                       buf:get(at + got) == ("#"):rep(#buf - at - got + 1),
+                       "%s: bytes outside at..at+res-1 changed (at %d, res %d)", op, at, res)
+               end
                if op == "readv" then
                  check(type(data) == "table" and #data == #sizes, "readv: %s", tostring(data))
                  local got = {}
@@ -1121,6 +1145,50 @@ gen("read_stream", 4, stream_reader("read"))
 gen("readv_stream", 1.5, stream_reader("readv"))
 gen("recv", 3, stream_reader("recv"))
 gen("recvmsg", 1, stream_reader("recvmsg"))
+gen("read_into", 1.5, stream_reader("read_into"))
+gen("recv_into", 1.5, stream_reader("recv_into"))
+
+-- recv_multishot on a stream socket: a completion per chunk from the ring's provided
+-- buffers, each chunk the next bytes written, until it ends: end of stream (0), out of
+-- buffers (-ENOBUFS), cancelled, or before 6.0 -EINVAL at once.
+gen("recv_multishot", 1.5, function()
+  local s = free_stream(function(s) return not s.rbusy and s.kind ~= "pipe" end)
+  if not s then return nil end
+  local fd = s.rfd
+  local flags = chance(0.2) and luring.msg.DONTWAIT or 0
+  return { op = "recv_multishot", args = { fd, flags }, nargs = 2, sure = false,
+           multishot = true, note = fmt("[stream %d, %d there]", s.id, confirmed(s)),
+           started = function() s.rbusy = true; busy({ fd }, 1) end,
+           unstart = function() s.rbusy = false; busy({ fd }, -1) end,
+           release = function(req)
+             if req.h and req.done then
+               busy({ fd }, -1)
+               s.rbusy = false
+             end
+           end,
+           check = function(req, res, final, data, more)
+             check(type(data) == "string" and type(more) == "boolean",
+                   "recv_multishot: data %s, more %s", type(data), tostring(more))
+             if res > 0 then
+               check(#data == res, "recv_multishot: %d bytes for res %d", #data, res)
+               stream_consume(s, data, "recv_multishot")
+               s.writes_unread = 0
+               return
+             end
+             check(final, "recv_multishot: res %d with more", res)
+             check(data == "", "recv_multishot: data with res %d", res)
+             if res == 0 then
+               check(s.shut and confirmed(s) == 0, "recv_multishot: end of stream on an open %s",
+                     s.kind)
+             else
+               check(cancelled(res) or res == -E.ENOBUFS or
+                     (res == -E.EINVAL and req.calls == 1) or
+                     (flags ~= 0 and res == -E.EAGAIN) or
+                     (s.kind == "tcp" and res == -E.ECONNRESET),
+                     "recv_multishot on %s: %d", s.kind, res)
+             end
+           end }
+end)
 
 -- sendmsg to a connected unix socket with an address: the kernel refuses (EISCONN).
 gen("sendmsg_peer", 0.3, function()
@@ -1926,6 +1994,7 @@ end
 local arg_kinds = {
   write = { "fd", "data", "offset" }, read = { "fd", "size", "offset" },
   recv = { "fd", "size", "msgflags" }, send = { "fd", "data", "msgflags" },
+  recv_multishot = { "fd", "msgflags" },
   readv = { "fd", "sizes", "offset" }, writev = { "fd", "strings", "offset" },
   openat = { "path", "openmode", "perm" }, close_fd = { "fd" },
   statx = { "pathfd", "statxflags" }, fsync = { "fd", "bool" },
