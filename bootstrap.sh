@@ -9,10 +9,11 @@ cd "$(dirname "$0")"
 # To build: meson ninja-build g++ pkg-config liblua5.4-dev; to run: lua5.4. For the tests
 # only: cmake doctest-dev (unit tests), lua-socket, lua-check, wrk, groff-base (the man
 # page test). Benchmark baselines
-# only: liburing-dev lua-luv lua-cqueues (the product never links liburing).
+# only: liburing-dev lua-luv lua-cqueues (the product never links liburing); and for the
+# server and file-copy benchmarks, time (/usr/bin/time) and iproute2 (ss).
 packages=(meson ninja-build g++ pkg-config liblua5.4-dev lua5.4
           cmake doctest-dev lua-socket lua-check wrk groff-base
-          liburing-dev lua-luv lua-cqueues)
+          liburing-dev lua-luv lua-cqueues time iproute2)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -9,6 +9,7 @@
 #   the destination removed and the dirty pages written back (sync), and is checked
 #   byte for byte afterwards (cmp). Prints one table of medians: seconds and peak RSS
 #   (/usr/bin/time). BUILD is the build folder whose luring.so to use (default: build).
+# LURING_BENCH_QUICK=1: 16 MiB, one round (a smoke test).
 # Exit: 0, or 1 when a copy failed or differs.
 set -uo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -22,6 +23,7 @@ while getopts "s:r:d:" o; do
   esac
 done
 shift $((OPTIND - 1))
+[ "${LURING_BENCH_QUICK:-0}" = 1 ] && mib=16 rounds=1
 build=$(cd "${1:-$here/build}" && pwd) || exit 2
 [ -x /usr/bin/time ] || { echo "file-copy-bench: needs /usr/bin/time (package time)" >&2; exit 2; }
 export LUA_CPATH="$build/src/lua/?.so;;" LUA_PATH="$here/lua/?.lua;;"

@@ -16,6 +16,7 @@
 #   saturates before the servers do, so the rate alone cannot tell them apart. Prints
 #   one table of medians. BUILD: the build folder whose luring.so and tools to use
 #   (default: build). A server whose library is missing is left out, saying so.
+# LURING_BENCH_QUICK=1: 1 s runs, one round, the middle connection count (a smoke test).
 # Needs taskset, ss, and wrk for http. Exit: 0, or 1 when a run failed (a server that
 #   did not start, load errors, non-2xx answers, wrong echoes).
 set -uo pipefail
@@ -25,7 +26,7 @@ workload=${1:-}
 case $workload in
   http) conns="1 64 512" unit=request ;;
   echo) conns="1 16 256" unit=message ;;
-  *) sed -n '3,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '3,21p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
 shift
 seconds=5 rounds=3
@@ -34,10 +35,14 @@ while getopts "d:r:c:" o; do
     d) seconds=$OPTARG ;;
     r) rounds=$OPTARG ;;
     c) conns=$OPTARG ;;
-    *) sed -n '3,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) sed -n '3,21p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
+if [ "${LURING_BENCH_QUICK:-0}" = 1 ]; then
+  seconds=1 rounds=1
+  read -r _ conns _ <<<"$conns"
+fi
 build=$(cd "${1:-$here/build}" && pwd) || exit 2
 tools=(taskset ss lua5.4)
 [ "$workload" = http ] && tools+=(wrk)
