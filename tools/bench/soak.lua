@@ -11,10 +11,13 @@
 --   lua5.4 tools/bench/soak.lua [--ops 10e6] [--every 1e6] [--warmup 2e6] [--limit 0.10]
 --
 -- The operations, each counted once: write and read back 64 bytes of a file (a linked
--- pair), send and receive 64 bytes over a unix socket pair, a 0-second timeout, a nop,
--- openat then close_fd; and as tasks: sock:send / sock:receive(64), file:write_at /
--- file:read_at, async.sleep (a kernel timeout), a nop through async.ring() with the task's
--- coroutine as callback, async.open then file:close. Every result is checked.
+-- pair), the same through a luring.buffer (write_from, read_into), send and receive 64
+-- bytes over a unix socket pair, 64 bytes more received by a multishot recv (the
+-- ring's provided buffers), a 0-second timeout, a nop, openat then close_fd; and as
+-- tasks: sock:send / sock:receive(64) (every other block with recv_multishot),
+-- file:write_at / file:read_at, file:write_from / file:read_into, async.sleep (a kernel
+-- timeout), a nop through async.ring() with the task's coroutine as callback, async.open
+-- then file:close. Every result is checked.
 local luring = require "luring"
 local async = require "luring.async"
 local lb = require "luring_bench"
@@ -67,6 +70,10 @@ local file_fd = luring.open_file(path, "w+")
 if file_fd < 0 then fail("open %s: %s", path, luring.strerror(file_fd)) end
 local sa, sb = lb.socket_pair("unix")
 if not sa then fail("socket pair: %s", tostring(sb)) end
+local sc, sd = lb.socket_pair("unix")
+if not sc then fail("socket pair: %s", tostring(sd)) end
+local out_buf, in_buf = luring.buffer(64), luring.buffer(128)
+out_buf:set(MSG)
 
 local cb_done = 0
 local pending = 0
@@ -85,6 +92,25 @@ end
 local function on_recv(_, res, data)
   if res ~= 64 or data ~= MSG then fail("recv: %d %q", res, tostring(data)) end
   pending, cb_done = pending - 1, cb_done + 1
+end
+local function on_read_into(_, res)
+  if res ~= 64 or in_buf:get(1, 64) ~= MSG then fail("read_into: %s", luring.strerror(res)) end
+  pending, cb_done = pending - 1, cb_done + 1
+end
+-- The multishot recv on sd: armed again whenever it ends (-ENOBUFS is no error); what it
+-- brings is counted by the message.
+local ms_armed, ms_bytes, ms_counted = false, 0, 0
+local on_chunk
+function on_chunk(_, res, data, more)
+  if res > 0 then
+    -- A stream: the chunk is MSG repeated, from where the last one stopped.
+    local want = (MSG:sub(ms_bytes % 64 + 1) .. string.rep(MSG, res // 64 + 1)):sub(1, res)
+    if data ~= want then fail("recv_multishot: other bytes") end
+    ms_bytes = ms_bytes + res
+  elseif res ~= -luring.errno.ENOBUFS then
+    fail("recv_multishot: %s", luring.strerror(res))
+  end
+  if not more then ms_armed = false end
 end
 local function on_timeout(_, res)
   if res ~= -luring.errno.ETIME then fail("timeout: %s", luring.strerror(res)) end
@@ -119,20 +145,34 @@ local function cb_batch()
     local a, b = ring:link { { "write", file_fd, MSG, off, on_write },
                              { "read", file_fd, 64, off, on_read } }
     must(a and b, "link")
+    local c, d = ring:link { { "write_from", file_fd, out_buf, off + 16384, nil, nil, on_write },
+                             { "read_into", file_fd, in_buf, off + 16384, 64, nil, on_read_into } }
+    must(c and d, "link")
+    if not ms_armed then
+      must(ring:recv_multishot(sd, 0, on_chunk), "recv_multishot")
+      ms_armed = true
+    end
+    must(ring:send(sc, MSG, luring.msg.NOSIGNAL, on_send), "send")
     must(ring:recv(sb, 64, luring.msg.WAITALL, on_recv), "recv")
     must(ring:send(sa, MSG, luring.msg.NOSIGNAL, on_send), "send")
     must(ring:timeout(0, 0, nil, on_timeout), "timeout")
     must(ring:nop(on_nop), "nop")
     must(ring:openat(path2, "r", nil, on_open), "openat")
-    pending = pending + 7
+    pending = pending + 10
   end
-  while pending > 0 do
+  while pending > 0 or ms_counted + 4 * 64 > ms_bytes do
+    if not ms_armed then  -- it ended (-ENOBUFS) with data still to come
+      must(ring:recv_multishot(sd, 0, on_chunk), "recv_multishot")
+      ms_armed = true
+    end
     local ret = ring:submit_and_wait(1)
     if ret < 0 and ret ~= -luring.errno.EINTR then
       fail("submit_and_wait: %s", luring.strerror(ret))
     end
     ring:do_cqes()
   end
+  ms_counted = ms_counted + 4 * 64
+  cb_done = cb_done + 4
 end
 
 local function callbacks(n)
@@ -143,9 +183,11 @@ end
 -- ---- Tasks: one async.run per block ---------------------------------------------------------
 
 local async_done = 0
+local block = 0
 local function tasks(n)
   local target = async_done + n
-  async.run({ entries = 64 }, function()
+  block = block + 1
+  async.run({ entries = 64, recv_multishot = block % 2 == 0 }, function()
     local stop = false
     local a, b = lb.socket_pair("unix")
     local ta, tb = async.wrap(a), async.wrap(b)
@@ -179,6 +221,19 @@ local function tasks(n)
         if not ok then fail("write_at: %s", tostring(err)) end
         local back = f:read_at(64, off)
         if back ~= MSG then fail("read_at: %q", tostring(back)) end
+        async_done = async_done + 2
+      end
+    end)
+    worker(function()
+      local k = 0
+      local out, back = luring.buffer(64), luring.buffer(64)
+      out:set(MSG)
+      while not stop do
+        k = k + 1
+        local off = 40000 + (k % 128) * 64
+        local ok, err = f:write_from(out, off)
+        if not ok then fail("write_from: %s", tostring(err)) end
+        if f:read_into(back, off) ~= 64 or back:get() ~= MSG then fail("read_into") end
         async_done = async_done + 2
       end
     end)
@@ -255,6 +310,8 @@ ring:close()
 luring.close_fd_now(file_fd)
 lb.close(sa)
 lb.close(sb)
+lb.close(sc)
+lb.close(sd)
 os.remove(path)
 os.remove(path2)
 
