@@ -233,6 +233,17 @@ int op_link(lua_State* L) {
             return luaL_error(L, "bad argument #1 to 'link' (%s cannot be linked on this kernel: "
                               "it lacks the op, which is done synchronously instead)", op->name);
         }
+        // Without provided buffers recv_multishot becomes a NOP carrying the errno, which
+        // would not stop the chain: set them up now, or refuse.
+        if ((op->flags & op_flag::buffer_select) != 0 && !r->recv_bufs.active()) {
+            const int e = r->recv_bufs.setup(r->ring, kRecvGroup, kRecvBuffersDefault,
+                                             kRecvBufferSizeDefault);
+            if (e < 0) {
+                return luaL_error(L, "bad argument #1 to 'link' (%s cannot be linked on this "
+                                  "ring: its provided buffers could not be set up: %s)",
+                                  op->name, std::strerror(-e));
+            }
+        }
         // A link_timeout runs beside the request it bounds and can complete first: a silent
         // request in front of one would be taken for ended while the kernel still has it.
         if ((op->flags & op_flag::link_only) != 0 && k >= 2 &&

@@ -359,6 +359,10 @@ case("read_into_write_from", function()
                   f.read_into, f, "abc", 0)
     helper.raises("bad argument #2 to 'write_from' (offset expected)", f.write_from, f, b, -1)
     helper.raises("length past the end of the buffer", f.read_into, f, b, 0, 101)
+    helper.raises("bad argument #3 to 'read_into' (length past the end of the buffer)",
+                  f.read_into, f, b, 0, -5)
+    helper.raises("bad argument #4 to 'write_from' (position out of the buffer)",
+                  f.write_from, f, b, 0, 0, 101)
     f:close()
     local ro = assert(async.open(path, "r"))
     local ok, msg, code = ro:write_from(b, 0)

@@ -1181,4 +1181,64 @@ case("multishot_backpressure", function()
   end)
 end)
 
+-- recv_multishot, a socket made outside run and used in two: the first run's multishot
+-- recv ended with its ring (reaped without a callback); the second run arms its own and
+-- gets the data, and its close cancels nothing of the second ring's (the old handle
+-- names another request there).
+case("multishot_socket_across_runs", function()
+  local a, b = assert(testlib.socketpair())
+  local s = async.wrap(a)
+  async.run({ recv_multishot = true }, function()
+    assert(testlib.write(b, "line 1\n"))
+    assert(s:receive() == "line 1")
+  end)
+  async.run({ recv_multishot = true }, function()
+    local sleeper = async.spawn(function()
+      local t0 = now()
+      async.sleep(0.3)
+      return now() - t0
+    end)
+    assert(testlib.write(b, "line 2\n"))
+    assert(async.timeout(2, function() return s:receive() end) == "line 2")
+    s:close()
+    local ok, slept = sleeper:join()
+    assert(ok and slept >= 0.29, "the close ended another task's sleep after " .. tostring(slept))
+  end)
+  testlib.close(b)
+end)
+
+-- recv_multishot: a receive whose socket timeout fires lets go of the socket; a task
+-- that starts waiting on it before the first one runs again is the one woken by data.
+case("multishot_timeout_keeps_other_waiter", function()
+  async.run({ recv_multishot = true }, function()
+    local c, p = pair()
+    local a_done = false
+    c:settimeout(0.05)
+    -- B waits in the ready queue for A's deadline to fire, then receives at once.
+    local b = async.spawn(function()
+      while not a_done do
+        if c.waiter == false and c.ms then  -- A was woken by its timer, not run yet
+          c:settimeout(nil)
+          return async.timeout(2, function() return c:receive() end)
+        end
+        async.sleep(0)
+      end
+      return "B ran after A"
+    end)
+    local a = async.spawn(function()
+      local line, err = c:receive()
+      a_done = true
+      return line, err
+    end)
+    local _, line, err = a:join()
+    assert(line == nil and err == "timeout", tostring(err))
+    async.sleep(0.05)
+    p:send("hello\n")
+    local ok, got = b:join()
+    assert(ok and got == "hello", tostring(got))
+    c:close()
+    p:close()
+  end)
+end)
+
 helper.run_cases(cases)

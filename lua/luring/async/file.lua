@@ -475,7 +475,13 @@ local function check_buffer_call(buf, offset, len, at, what)
     error("bad argument #2 to '" .. what .. "' (offset expected)", 3)
   end
   at = at or 1
-  len = len or #buf - at + 1  -- (the request checks both against the buffer)
+  if math_type(at) ~= "integer" or at < 1 or at > #buf then
+    error("bad argument #4 to '" .. what .. "' (position out of the buffer)", 3)
+  end
+  len = len or #buf - at + 1
+  if math_type(len) ~= "integer" or len < 0 or len > #buf - at + 1 then
+    error("bad argument #3 to '" .. what .. "' (length past the end of the buffer)", 3)
+  end
   return need_task(what), len, at
 end
 

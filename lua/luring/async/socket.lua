@@ -296,17 +296,30 @@ function fill_multishot(self, task, deadline)
     local err = self.rx_err
     if err then return message(err) end
     -- The kernel said no; or another task waits on this socket already: a recv of our
-    -- own then, whose data goes to the same buffer in the kernel's order.
+    -- own then, whose data goes to the same buffer.
     if self.rx == "single" or self.waiter then return fill_single(self, task, deadline) end
+    local ring = core.ring()
+    -- A multishot recv of an earlier run (a socket made outside run, used in two) ended
+    -- with its ring, whose close reaped it without a callback.
+    if self.ms and self.ms_ring ~= ring then self.ms, self.ms_stopping = false, false end
     if not self.ms then
       if not self.ring then ring_of(self) end
-      local h = start_for(self, self.ring.recv_multishot, self.fd, 0, chunk_callback(self))
-      if not h then return "closed" end
+      -- Armed from here on (true until the handle comes: start_for may wait for room in
+      -- the SQ, and another task must not arm a second one meanwhile).
+      self.ms, self.ms_ring = true, ring
+      local ok, h = pcall(start_for, self, ring.recv_multishot, self.fd, 0, chunk_callback(self))
+      if not ok or not h then
+        self.ms = false
+        if not ok then error(h, 0) end  -- cancelled while it waited for room
+        return "closed"
+      end
       self.ms = h
+      if self.waiter then return fill_single(self, task, deadline) end  -- (as above)
     end
     self.waiter = task
     if not block(task, self, deadline) then
-      self.waiter = false
+      -- The timer already let go of this task; another may be the waiter by now.
+      if self.waiter == task then self.waiter = false end
       return "timeout"
     end
   end
@@ -682,9 +695,13 @@ function Socket:close()
     self.waiter = false
     core.wake_blocked(waiter, self)
   end
-  if loop and (self.p1 or self.p2 or self.pset or self.ms) then
+  -- (A multishot recv of an earlier run is gone with its ring: its handle may name
+  -- another request of this one.)
+  local ms = self.ms
+  if not (loop and math_type(ms) == "integer" and self.ms_ring == loop.ring) then ms = false end
+  if loop and (self.p1 or self.p2 or self.pset or ms) then
     local cancel = core.cancel_request
-    if self.ms then cancel(self.ms) end
+    if ms then cancel(ms) end
     -- (true: a fast-path wait that ran out of memory before it was queued)
     if math_type(self.p1) == "integer" then cancel(self.p1) end
     if math_type(self.p2) == "integer" then cancel(self.p2) end
