@@ -1217,6 +1217,7 @@ case("multishot_timeout_keeps_other_waiter", function()
     -- B waits in the ready queue for A's deadline to fire, then receives at once.
     local b = async.spawn(function()
       while not a_done do
+        if c.rx == "single" then return "no multishot" end  -- the kernel refused it
         if c.waiter == false and c.ms then  -- A was woken by its timer, not run yet
           c:settimeout(nil)
           return async.timeout(2, function() return c:receive() end)
@@ -1232,6 +1233,10 @@ case("multishot_timeout_keeps_other_waiter", function()
     end)
     local _, line, err = a:join()
     assert(line == nil and err == "timeout", tostring(err))
+    if c.rx == "single" then
+      b:join()
+      helper.skip("the kernel has no multishot recv (IORING_RECV_MULTISHOT, 6.0)")
+    end
     async.sleep(0.05)
     p:send("hello\n")
     local ok, got = b:join()

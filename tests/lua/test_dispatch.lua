@@ -62,15 +62,22 @@ case("case31_callback_errors", function()
   r2:close()
 
   -- Two failing callbacks in one batch: the first error is raised, the second
-  -- callback still ran (its error is dropped).
+  -- callback still ran (its error is dropped). Which completes first is the kernel's
+  -- choice (5.10 runs some /dev/null writes in its workers, which may finish in either
+  -- order): the error raised is that of the callback that ran first.
   calls, hit = tally()
-  assert(luring.write(r, devnull, "a", 0, function() hit("E1"); error({ code = 11 }) end))
-  assert(luring.write(r, devnull, "b", 0, function() hit("E2"); error({ code = 12 }) end))
+  local order = {}
+  assert(luring.write(r, devnull, "a", 0, function()
+    hit("E1"); order[#order + 1] = 11; error({ code = 11 })
+  end))
+  assert(luring.write(r, devnull, "b", 0, function()
+    hit("E2"); order[#order + 1] = 12; error({ code = 12 })
+  end))
   assert(luring.submit_and_wait(r, 2) == 2)
   ok, err = pcall(luring.do_cqes, r)
-  assert(not ok and err.code == 11)
   luring.do_cqes(r)
   assert(calls.E1 == 1 and calls.E2 == 1)
+  assert(not ok and err.code == order[1], tostring(err and err.code))
 
   -- String errors: the message intact, a traceback appended.
   assert(luring.write(r, devnull, "s", 0, function() error("boom in callback") end))
