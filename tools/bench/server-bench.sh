@@ -106,10 +106,12 @@ load() {
   echo "$ops $rate"
 }
 
-results=$(mktemp)
-trap 'rm -f "$results"' EXIT
+results=$(mktemp) errs=$(mktemp)
+trap 'rm -f "$results" "$errs"' EXIT
 status=0
-port=$((20000 + $$ % 20000))  # a fresh range per run: a server left by another run
+# A fresh range per run (a server left by another run), below the ephemeral ports (32768
+# up): a load's client sockets, lingering in TIME_WAIT, can hold any port of those.
+port=$((20000 + $$ % 10000))
 for round in $(seq "$rounds"); do
   for c in $conns; do
     order=("${servers[@]}")
@@ -118,21 +120,22 @@ for round in $(seq "$rounds"); do
       IFS=: read -r name script variant <<<"$s"
       port=$((port + 1))
       if [ "$variant" = floor ]; then
-        taskset -c 0 "$script" $floor_args $port >/dev/null 2>&1 &
+        taskset -c 0 "$script" $floor_args $port >/dev/null 2>"$errs" &
       elif [ -n "$variant" ]; then
         LURING_BENCH_ASYNC=$variant taskset -c 0 lua5.4 -l async_variant "$here/$script" $port \
-          >/dev/null 2>&1 &
+          >/dev/null 2>"$errs" &
       else
-        taskset -c 0 lua5.4 "$here/$script" $port >/dev/null 2>&1 &
+        taskset -c 0 lua5.4 "$here/$script" $port >/dev/null 2>"$errs" &
       fi
       pid=$!
-      for _ in $(seq 100); do  # until it accepts
+      for _ in $(seq 200); do  # until it accepts
         (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
         sleep 0.05
       done
       # The listener must be this server (its CPU time is what is measured).
       if ! ss -ltnpH "sport = :$port" 2>/dev/null | grep -q "pid=$pid,"; then
-        echo "$me: $name did not listen on port $port" >&2
+        echo "$me: $name did not listen on port $port; it said:" >&2
+        cat "$errs" >&2
         kill -9 $pid 2>/dev/null
         status=1
         continue
