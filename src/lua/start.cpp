@@ -59,6 +59,13 @@ void check_member(lua_State* L, const OpDesc* op, int base, Member& m, lua_Integ
     }
 }
 
+// recv_multishot's buffer group: set up by the first request that needs it, with the
+// default sizes (a system call; no Lua). 0, or why it cannot be (-EINVAL before 5.19).
+int ensure_recv_buffers(LuaRing* r) {
+    if (r->recv_bufs.active()) return 0;
+    return r->recv_bufs.setup(r->ring, kRecvGroup, kRecvBuffersDefault, kRecvBufferSizeDefault);
+}
+
 bool kernel_lacks(const LuaRing* r, uring::Op op) {
     const unsigned code = static_cast<unsigned>(op);
     return code < 64 && (r->lacks_ops >> code & 1U) != 0;
@@ -85,13 +92,12 @@ int queue(lua_State* L, LuaRing* r, Member* members, std::uint32_t n, std::uint8
                               members[k].a.buf);
         }
     }
-    // recv_multishot's buffer group, set up by the first one (a system call; no Lua).
-    // Without it (kernels before 5.19, no memory) the request completes with the errno.
+    // Without its buffers (kernels before 5.19, no memory) recv_multishot completes with
+    // the errno.
     int bufs_error = 0;
     for (std::uint32_t k = 0; k < n; ++k) {
-        if ((members[k].op->flags & op_flag::buffer_select) != 0 && !r->recv_bufs.active()) {
-            bufs_error = r->recv_bufs.setup(r->ring, kRecvGroup, kRecvBuffersDefault,
-                                            kRecvBufferSizeDefault);
+        if ((members[k].op->flags & op_flag::buffer_select) != 0) {
+            bufs_error = ensure_recv_buffers(r);
             break;
         }
     }
@@ -235,9 +241,8 @@ int op_link(lua_State* L) {
         }
         // Without provided buffers recv_multishot becomes a NOP carrying the errno, which
         // would not stop the chain: set them up now, or refuse.
-        if ((op->flags & op_flag::buffer_select) != 0 && !r->recv_bufs.active()) {
-            const int e = r->recv_bufs.setup(r->ring, kRecvGroup, kRecvBuffersDefault,
-                                             kRecvBufferSizeDefault);
+        if ((op->flags & op_flag::buffer_select) != 0) {
+            const int e = ensure_recv_buffers(r);
             if (e < 0) {
                 return luaL_error(L, "bad argument #1 to 'link' (%s cannot be linked on this "
                                   "ring: its provided buffers could not be set up: %s)",
