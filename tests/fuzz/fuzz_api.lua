@@ -1043,6 +1043,20 @@ gen("send", 3, stream_writer("send"))
 gen("sendmsg", 1, stream_writer("sendmsg"))
 gen("send_zc", 1, stream_writer("send_zc"))
 
+-- A reader's plan holds its stream (rbusy) and descriptor from start to its end.
+local function reading(s, plan)
+  local fd = s.rfd
+  plan.started = function() s.rbusy = true; busy({ fd }, 1) end
+  plan.unstart = function() s.rbusy = false; busy({ fd }, -1) end
+  plan.release = function(req)
+    if req.h and req.done then
+      busy({ fd }, -1)
+      s.rbusy = false
+    end
+  end
+  return plan
+end
+
 -- Stream reads: read, readv, recv (flags), recvmsg.
 local function stream_reader(op0)
   return function()
@@ -1090,22 +1104,13 @@ local function stream_reader(op0)
       if chance(0.2) then flags, nowait = luring.msg.DONTWAIT, true end
       args = { s.rfd, buf, flags, n, at }
     end
-    local fd = s.rfd
     -- A read of 0 bytes of an empty pipe or stream socket may wait too: at once with 0
     -- on 6.18, but 6.1 waits for data (seen in its QEMU guest: still waiting after 1 s),
     -- and a stream socket does on every kernel (sock_rcvlowat is at least 1).
     local sure = nowait or confirmed(s) > 0 or
                  (s.shut and s.kind ~= "pipe")
-    return { op = op, args = args, nargs = #args, sure = sure,
+    return reading(s, { op = op, args = args, nargs = #args, sure = sure,
              note = fmt("[stream %d, %d there%s]", s.id, confirmed(s), sure and ", sure" or ""),
-             started = function() s.rbusy = true; busy({ fd }, 1) end,
-             unstart = function() s.rbusy = false; busy({ fd }, -1) end,
-             release = function(req)
-               if req.h and req.done then
-                 busy({ fd }, -1)
-                 s.rbusy = false
-               end
-             end,
              check = function(_, res, _, data, peer)
                if buf then
                  local got = res > 0 and res or 0
@@ -1154,7 +1159,7 @@ local function stream_reader(op0)
                if op == "recvmsg" then
                  check(peer == nil or type(peer) == "table", "recvmsg peer %s", tostring(peer))
                end
-             end }
+             end })
   end
 end
 gen("read_stream", 4, stream_reader("read"))
@@ -1172,16 +1177,8 @@ gen("recv_multishot", 1.5, function()
   if not s then return nil end
   local fd = s.rfd
   local flags = chance(0.2) and luring.msg.DONTWAIT or 0
-  return { op = "recv_multishot", args = { fd, flags }, nargs = 2, sure = false,
+  return reading(s, { op = "recv_multishot", args = { fd, flags }, nargs = 2, sure = false,
            multishot = true, note = fmt("[stream %d, %d there]", s.id, confirmed(s)),
-           started = function() s.rbusy = true; busy({ fd }, 1) end,
-           unstart = function() s.rbusy = false; busy({ fd }, -1) end,
-           release = function(req)
-             if req.h and req.done then
-               busy({ fd }, -1)
-               s.rbusy = false
-             end
-           end,
            check = function(req, res, final, data, more)
              check(type(data) == "string" and type(more) == "boolean",
                    "recv_multishot: data %s, more %s", type(data), tostring(more))
@@ -1203,7 +1200,7 @@ gen("recv_multishot", 1.5, function()
                      (s.kind == "tcp" and res == -E.ECONNRESET),
                      "recv_multishot on %s: %d", s.kind, res)
              end
-           end }
+           end })
 end)
 
 -- sendmsg to a connected unix socket with an address: the kernel refuses (EISCONN).
