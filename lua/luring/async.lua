@@ -30,13 +30,15 @@ local async = {
   mkdir = file.mkdir,
 }
 
-local run_options = { entries = true, flags = true, on_error = true, recv_multishot = true }
+local run_options = {
+  entries = true, flags = true, on_error = true, recv_multishot = true, receives_last = true,
+}
 
 local function check_options(opts)
   for k in pairs(opts) do
     if not run_options[k] then
       error("bad argument #1 to 'run' (unknown option '" .. tostring(k) ..
-            "'; options are entries, flags, on_error, recv_multishot)", 3)
+            "'; options are entries, flags, on_error, recv_multishot, receives_last)", 3)
     end
   end
 end
@@ -46,7 +48,10 @@ end
 -- options: entries (ring size, default 256), flags (luring.setup.*), on_error
 -- (function(err, traceback) for errors of tasks nobody joins; default: stderr),
 -- recv_multishot (true: each socket receives by one multishot recv, where the kernel
--- has it, instead of a recv request per read; default false).
+-- has it, instead of a recv request per read; default false), receives_last (false: each
+-- round's requests go to the kernel in the order the tasks made them; by default a
+-- round's receives go after its sends, so a receive whose data a send of the same round
+-- brings finds it at once).
 function async.run(fn, ...)
   if type(fn) == "table" and getmetatable(fn) == nil then
     local opts = fn

@@ -11,6 +11,9 @@
 //   so they may not); fast nil: no longer a task.
 // luring._task_pending(ring, co): the handle of the request the task waits on by the
 //   fast path now (dispatch clears it when it resumes the task), or nil.
+// luring._receives_last(ring [, on]) -> whether it was on: whether each submit of the
+//   ring moves the receives of its batch after the batch's other requests
+//   (uring::SubmissionQueue::order_receives_last). luring.async turns it on for its ring.
 // luring._await(): a table of aw.<op>(ring, args... [, note, key]) for read, write,
 //   recv and send: the op's arguments without the callback. When the calling coroutine
 //   is a fast task of the ring, the arguments have exactly the types and ranges the op
@@ -182,6 +185,17 @@ int task_pending(lua_State* L) {
     return 1;
 }
 
+int receives_last(lua_State* L) {
+    LuaRing* r = check_ring(L, 1);
+    const bool was = r->ring.receives_last();
+    if (!lua_isnone(L, 2)) {
+        luaL_checktype(L, 2, LUA_TBOOLEAN);
+        r->ring.set_receives_last(lua_toboolean(L, 2) != 0);
+    }
+    lua_pushboolean(L, was ? 1 : 0);
+    return 1;
+}
+
 int await_ops(lua_State* L) {
     lua_createtable(L, 0, sizeof kAwaitOps / sizeof kAwaitOps[0]);
     for (const AwaitOp& w : kAwaitOps) {
@@ -207,6 +221,8 @@ void open_await(lua_State* L) {
     lua_setfield(L, -2, "_task");
     lua_pushcfunction(L, task_pending);
     lua_setfield(L, -2, "_task_pending");
+    lua_pushcfunction(L, receives_last);
+    lua_setfield(L, -2, "_receives_last");
 }
 
 }  // namespace luring::lua

@@ -93,8 +93,9 @@ int op_entry(lua_State* L);
 // full. The ring must be open. (For entry points other than op_entry: await.cpp.)
 int queue_request(lua_State* L, LuaRing* r, const OpDesc* op, const OpArgs& a, int cb);
 
-// Sets luring._await, luring._task and luring._task_pending in the table on top of the
-// stack: the await form of the hot ops, for luring.async (await.cpp).
+// Sets luring._await, luring._task, luring._task_pending and luring._receives_last in
+// the table on top of the stack: the await form of the hot ops, for luring.async
+// (await.cpp).
 void open_await(lua_State* L);
 
 // ring:link({ {name, args..., cb [, sqe_flags]}, ... } [, "hard"]): queues the requests

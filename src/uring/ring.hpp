@@ -94,6 +94,11 @@ public:
     std::uint32_t sq_ready() const noexcept { return is_open() ? sq_.ready() : 0; }
     std::uint32_t sq_entries() const noexcept { return sq_.entries(); }
 
+    // Whether each submit moves the batch's receives after its other requests
+    // (SubmissionQueue::order_receives_last).
+    void set_receives_last(bool on) noexcept { sq_.set_receives_last(on); }
+    bool receives_last() const noexcept { return sq_.receives_last(); }
+
     // Mirrors io_uring_submit(): returns the number of SQEs the kernel consumed (may be
     // fewer than queued; the rest stay queued) or -errno (-EAGAIN, -EBUSY: reap and
     // retry; the SQEs stay queued). Under SQPOLL, the number this call published: the

@@ -50,6 +50,7 @@ public:
     // Mirrors __io_uring_flush_sq(): publishes every SQE handed out so far and returns
     // how many the kernel has not consumed yet (SQEs left by a partial submit count).
     std::uint32_t flush() noexcept {
+        if (receives_last_) order_receives_last();
         // Release pairs with the kernel's acquire of ktail: the SQE stores happen-before.
         atomics::store_release(ktail_, sqe_tail_);
         return sqe_tail_ - atomics::load_acquire(khead_);
@@ -70,7 +71,79 @@ public:
     std::uint32_t entries() const noexcept { return entries_; }
     std::uint32_t mask() const noexcept { return mask_; }
 
+    // Whether flush() moves the receives of a batch after its other requests (see
+    // order_receives_last).
+    void set_receives_last(bool on) noexcept { receives_last_ = on; }
+    bool receives_last() const noexcept { return receives_last_; }
+
+    // Moves the stream receives (IORING_OP_RECV) among the SQEs not yet published after
+    // the others, keeping each group's own order. A send to a local peer that a receive
+    // waits for then runs first, and the receive finds its data at once instead of arming
+    // a poll and waiting for a wakeup: the order the event loops want, whichever task
+    // queued first. Unlinked requests carry no order for the kernel, but a batch with a
+    // link, a drain, or a request that acts on other requests or on a descriptor (cancel,
+    // close, shutdown, poll or timeout removal, file table update) is left as it is.
+    void order_receives_last() noexcept {
+        std::uint32_t start = atomics::load_relaxed(ktail_);  // our own store
+        const std::uint32_t end = sqe_tail_;
+        if (end - start < 2) return;
+        // Most batches have no receive before another request: one pass over the opcodes.
+        const auto recv = static_cast<std::uint8_t>(Op::recv);
+        std::uint32_t first = start;
+        while (first != end && sqes_[first & mask_].opcode != recv) ++first;
+        std::uint32_t other = first;
+        while (other != end && sqes_[other & mask_].opcode == recv) ++other;
+        if (other == end) return;
+        for (std::uint32_t p = start; p != end; ++p) {
+            if (blocks_reorder(sqes_[p & mask_])) return;
+        }
+        start = first;  // what comes before the first receive stays where it is
+        // Stable partition through a small buffer of receives: each non-receive moves down
+        // over the receives before it. When the buffer is full, the receives in it are
+        // laid down where they are and the buffer starts again, so a batch of more than
+        // kHeld receives is only partly reordered, never reordered within a group.
+        constexpr std::uint32_t kHeld = 32;
+        Sqe held[kHeld];
+        std::uint32_t n_held = 0;
+        std::uint32_t w = start;  // next position for a non-receive; w + n_held == p
+        for (std::uint32_t p = start; p != end; ++p) {
+            Sqe& sqe = sqes_[p & mask_];
+            if (sqe.opcode != recv) {
+                if (w != p) std::memcpy(&sqes_[w & mask_], &sqe, sizeof(Sqe));
+                ++w;
+                continue;
+            }
+            if (n_held == kHeld) {
+                for (std::uint32_t k = 0; k < n_held; ++k, ++w) {
+                    std::memcpy(&sqes_[w & mask_], &held[k], sizeof(Sqe));
+                }
+                n_held = 0;
+            }
+            std::memcpy(&held[n_held++], &sqe, sizeof(Sqe));
+        }
+        for (std::uint32_t k = 0; k < n_held; ++k, ++w) {
+            std::memcpy(&sqes_[w & mask_], &held[k], sizeof(Sqe));
+        }
+    }
+
 private:
+    static bool blocks_reorder(const Sqe& sqe) noexcept {
+        constexpr std::uint8_t kOrdered = sqe_flag::io_link | sqe_flag::io_hardlink |
+                                          sqe_flag::io_drain;
+        if ((sqe.flags & kOrdered) != 0) return true;
+        switch (static_cast<Op>(sqe.opcode)) {
+            case Op::async_cancel:
+            case Op::close:
+            case Op::shutdown:
+            case Op::poll_remove:
+            case Op::timeout_remove:
+            case Op::files_update:
+                return true;
+            default:
+                return false;
+        }
+    }
+
     const std::uint32_t* khead_ = nullptr;  // written by the kernel
     std::uint32_t* ktail_ = nullptr;        // written by us
     const std::uint32_t* kflags_ = nullptr;
@@ -78,6 +151,7 @@ private:
     Sqe* sqes_ = nullptr;
     std::uint32_t mask_ = 0;
     std::uint32_t entries_ = 0;
+    bool receives_last_ = false;
     std::uint32_t sqe_tail_ = 0;  // next SQE to hand out; published to ktail by flush()
 };
 

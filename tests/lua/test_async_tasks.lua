@@ -109,6 +109,11 @@ case("run_default_flags", function()
   end) == setup.CLAMP)
   helper.raises("unknown option 'recv_multishots'", async.run, { recv_multishots = true },
                 function() end)
+  -- A round's receives go after its sends (test_net receives_last), unless told not to.
+  assert(async.run(function() return luring._receives_last(async.ring()) end) == true)
+  assert(async.run({ receives_last = false }, function()
+    return luring._receives_last(async.ring())
+  end) == false)
 end)
 
 case("run_errors", function()

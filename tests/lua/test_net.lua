@@ -769,4 +769,37 @@ case("sync_fallback", function()
   assert(ok and out:find("ok\n$"), out)
 end)
 
+-- luring._receives_last (luring.async turns it on): a recv queued before the send that
+-- brings its data goes to the kernel after it, and finds the data at once. Seen on a
+-- DEFER_TASKRUN ring, where a recv that had to wait for its data completes only at the
+-- next enter that waits: after a submit that does not wait, both completions are there
+-- only when the order was changed.
+case("receives_last", function()
+  local s = luring.setup
+  local flags = s.SINGLE_ISSUER | s.DEFER_TASKRUN
+  local defer = false
+  for _, f in ipairs(luring.probe().setup_flags or {}) do
+    if f.name == "defer_taskrun" then defer = f.supported end
+  end
+  if not defer then helper.skip("needs IORING_SETUP_DEFER_TASKRUN (6.1)") end
+  for _, on in ipairs({ false, true }) do
+    local r = luring.queue_init(8, { flags = flags })
+    assert(luring._receives_last(r) == false)  -- off unless asked
+    assert(luring._receives_last(r, on) == false)
+    assert(luring._receives_last(r) == on)
+    local a, b = assert(testlib.socketpair())
+    local got = {}
+    assert(r:recv(b, 64, 0, function(_, res, data) got[#got + 1] = res .. " " .. data end))
+    assert(r:send(a, "hello", 0, function(_, res) got[#got + 1] = res end))
+    local ready = r:wait(0)  -- submits both, waits for nothing
+    assert(ready == (on and 2 or 1), ("receives_last %s: %d ready"):format(on, ready))
+    assert(r:run() == 0)
+    assert(#got == 2 and got[1] == 5 and got[2] == "5 hello", table.concat(got, ", "))
+    r:close()
+    assert(testlib.close(a) and testlib.close(b))
+  end
+  helper.raises("_receives_last' (boolean expected", luring._receives_last,
+                luring.queue_init(2, 0), 1)
+end)
+
 helper.run_cases(cases)

@@ -546,6 +546,10 @@ function core.run(options, fn, ...)
   else
     ring = luring.queue_init(entries, { flags = flags })
   end
+  -- A round's receives go to the kernel after its sends: on loopback the data a receive
+  -- waits for is then often there already, where it would arm a poll and wait for a
+  -- wakeup (a third less system time per ping-pong round trip here).
+  luring._receives_last(ring, options.receives_last ~= false)
   local L = {
     ring = ring, ready = {}, ready_head = 1, ready_tail = 1, alive = 0, timers = {},
     on_error = options.on_error, objects = setmetatable({}, { __mode = "k" }),

@@ -120,7 +120,10 @@ end
 -- default, DEFER_TASKRUN), so both forms run on the same kind of ring. --recv-multishot
 -- on: sockets receive by one multishot recv each (the run's option).
 function bench.async_options(o)
-  return { entries = o.entries, flags = o.setup_flags, recv_multishot = o.recv_multishot == "on" }
+  return {
+    entries = o.entries, flags = o.setup_flags, recv_multishot = o.recv_multishot == "on",
+    receives_last = o.receives_last ~= "off",
+  }
 end
 
 -- The coroutine form of a batch workload: `tasks` tasks of luring.async, each running
