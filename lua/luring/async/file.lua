@@ -45,7 +45,9 @@ File.__name = "luring.async.file"
 
 -- Fields: fd; pos, the offset of the next byte for the user (nil after an append
 -- write: the end, found with statx when needed); buf, read-ahead bytes starting at
--- file offset boff.
+-- file offset boff; class, File while the file is open and false once closed, so that
+-- one field tells the fast paths both that self is a file new() made and that it is
+-- open.
 local function new(fd, path, mode)
   local f = setmetatable({ class = File, fd = fd, path = path, pos = 0, buf = "", boff = 0,
                            closed = false,
@@ -411,18 +413,24 @@ local function read_at_slow(self, n, offset)
   return read_end(self, task, n, offset, res, data)
 end
 
+-- The end of a fast read_at that did not read all n bytes, or whose task must notice a
+-- cancel or deadline first (cqe false).
+local function read_at_finish(self, n, offset, cqe, res, data)
+  local task = task_of[co_running()]
+  if cqe == false then res, data = after_wait(task, false, res, data) end
+  if res == n then return data end
+  return read_end(self, task, n, offset, res, data)
+end
+
 -- file:read_at(n, offset): up to n bytes at offset (fewer only at end of file), nil at
 -- end of file. The position does not move. The hot path of a copy: one call of
 -- core.aw.read queues the request and waits for it (nothing returned: it did nothing,
 -- as when an argument is wrong; the general path then says which).
 function File:read_at(n, offset)
-  if self.class == File and not self.closed then
+  if self.class == File then
     local cqe, res, data = aw_read(self.ring, self.fd, n, offset)
-    if cqe ~= nil then
-      if cqe == false then res, data = after_wait(task_of[co_running()], false, res, data) end
-      if res == n then return data end
-      return read_end(self, task_of[co_running()], n, offset, res, data)
-    end
+    if cqe and res == n then return data end
+    if cqe ~= nil then return read_at_finish(self, n, offset, cqe, res, data) end
   end
   return read_at_slow(self, n, offset)
 end
@@ -446,17 +454,21 @@ local function write_at_slow(self, data, offset)
   return write_end(self, task, data, offset, await(task, h))
 end
 
+local function write_at_finish(self, data, offset, cqe, res)
+  local task = task_of[co_running()]
+  if cqe == false then res = after_wait(task, false, res) end
+  if res == #data then return self end
+  return write_end(self, task, data, offset, res)
+end
+
 -- file:write_at(data, offset): writes all of data at offset; the position does not
 -- move. The file, or nil, msg, errno. The fast path as read_at's.
 function File:write_at(data, offset)
-  if self.class == File and not self.closed then
+  if self.class == File then
     if self.buf ~= "" then self.buf, self.boff = "", 0 end
     local cqe, res = aw_write(self.ring, self.fd, data, offset)
-    if cqe ~= nil then
-      if cqe == false then res = after_wait(task_of[co_running()], false, res) end
-      if res == #data then return self end
-      return write_end(self, task_of[co_running()], data, offset, res)
-    end
+    if cqe and res == #data then return self end
+    if cqe ~= nil then return write_at_finish(self, data, offset, cqe, res) end
   end
   return write_at_slow(self, data, offset)
 end
@@ -532,7 +544,7 @@ end
 -- SQ when it likes, so the ring closes the descriptor itself, behind it (IORING_OP_CLOSE).
 function File:close()
   if self.closed then return nil, "file is already closed" end
-  self.closed = true
+  self.closed, self.class = true, false
   local loop = core.loop()
   if loop and loop.sqpoll then
     core.close_behind(self.fd)
