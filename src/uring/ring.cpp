@@ -215,7 +215,12 @@ int Ring::wait_cqes_fallback(std::uint32_t wait_nr, const KernelTimespec& timeou
 
     // Submit first, whatever is ready already: "submits, then waits" like the EXT_ARG
     // path, and the timer must not stay queued behind a wait that needs no waiting.
+    // The timer must stay the last SQE queued (`others` below counts on it), so no
+    // receive moves behind it in this flush.
+    const bool reorder = sq_.receives_last();
+    sq_.set_receives_last(false);
     int submitted = enter(0, 0, nullptr, 0);  // the timer included
+    sq_.set_receives_last(reorder);
     if (submitted < 0) return submitted;
     std::uint32_t last_ready = 0;
     bool waited = false;

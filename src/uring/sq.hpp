@@ -77,70 +77,95 @@ public:
     bool receives_last() const noexcept { return receives_last_; }
 
     // Moves the stream receives (IORING_OP_RECV) among the SQEs not yet published after
-    // the others, keeping each group's own order. A send to a local peer that a receive
-    // waits for then runs first, and the receive finds its data at once instead of arming
-    // a poll and waiting for a wakeup: the order the event loops want, whichever task
-    // queued first. Unlinked requests carry no order for the kernel, but a batch with a
-    // link, a drain, or a request that acts on other requests or on a descriptor (cancel,
-    // close, shutdown, poll or timeout removal, file table update) is left as it is.
+    // the sends, writes, NOPs and pure timers next to them, keeping each group's own
+    // order. A send to a local peer that a receive waits for then runs first, and the
+    // receive finds its data at once instead of arming a poll and waiting for a wakeup:
+    // the order the event loops want, whichever task queued first. Unlinked requests
+    // carry no order for the kernel; still, any other request (a cancel, a close, an
+    // accept...) is a barrier no receive crosses, and a batch with a link or a drain is
+    // left as it is.
     void order_receives_last() noexcept {
-        std::uint32_t start = atomics::load_relaxed(ktail_);  // our own store
+        const std::uint32_t start = atomics::load_relaxed(ktail_);  // our own store
         const std::uint32_t end = sqe_tail_;
-        if (end - start < 2) return;
         // Most batches have no receive before another request: one pass over the opcodes.
-        const auto recv = static_cast<std::uint8_t>(Op::recv);
-        std::uint32_t first = start;
-        while (first != end && sqes_[first & mask_].opcode != recv) ++first;
-        std::uint32_t other = first;
-        while (other != end && sqes_[other & mask_].opcode == recv) ++other;
-        if (other == end) return;
-        for (std::uint32_t p = start; p != end; ++p) {
-            if (blocks_reorder(sqes_[p & mask_])) return;
+        std::uint32_t p = start;
+        while (p != end && sqes_[p & mask_].opcode != kRecv) ++p;
+        while (p != end && sqes_[p & mask_].opcode == kRecv) ++p;
+        if (p == end) return;
+        constexpr std::uint8_t kOrdered = sqe_flag::io_link | sqe_flag::io_hardlink |
+                                          sqe_flag::io_drain;
+        for (p = start; p != end; ++p) {
+            if ((sqes_[p & mask_].flags & kOrdered) != 0) return;
         }
-        start = first;  // what comes before the first receive stays where it is
-        // Stable partition through a small buffer of receives: each non-receive moves down
-        // over the receives before it. When the buffer is full, the receives in it are
-        // laid down where they are and the buffer starts again, so a batch of more than
-        // kHeld receives is only partly reordered, never reordered within a group.
+        // Each stretch between barriers on its own.
+        std::uint32_t from = start;
+        for (p = start; p != end; ++p) {
+            const Sqe& sqe = sqes_[p & mask_];
+            if (sqe.opcode != kRecv && !passable(sqe)) {
+                partition(from, p);
+                from = p + 1;
+            }
+        }
+        partition(from, end);
+    }
+
+private:
+    static constexpr auto kRecv = static_cast<std::uint8_t>(Op::recv);
+
+    // What a receive may move behind: requests that only add data or time.
+    static bool passable(const Sqe& sqe) noexcept {
+        switch (static_cast<Op>(sqe.opcode)) {
+            case Op::send:
+            case Op::sendmsg:
+            case Op::send_zc:
+            case Op::sendmsg_zc:
+            case Op::write:
+            case Op::writev:
+            case Op::write_fixed:
+            case Op::writev_fixed:
+            case Op::nop:
+                return true;
+            case Op::timeout:
+                return sqe.off == 0;  // a pure timer, not one counting completions
+            default:
+                return false;
+        }
+    }
+
+    // Stable partition of [from, to): the receives after the rest. Each non-receive moves
+    // down over the receives before it, which wait in a scratch area: the free SQ slots
+    // (ours: the kernel is done with them and reads only [khead, ktail)), or a small
+    // buffer when they are too few. A full scratch area lays its receives down where they
+    // are and starts again, so the receives are then only partly moved, and never
+    // reordered among themselves.
+    void partition(std::uint32_t from, std::uint32_t to) noexcept {
         constexpr std::uint32_t kHeld = 32;
         Sqe held[kHeld];
+        const std::uint32_t free = entries_ - (sqe_tail_ - atomics::load_acquire(khead_));
+        const bool in_ring = free >= kHeld;
+        const std::uint32_t cap = in_ring ? free : kHeld;
+        auto scratch = [&](std::uint32_t k) -> Sqe& {
+            return in_ring ? sqes_[(sqe_tail_ + k) & mask_] : held[k];
+        };
         std::uint32_t n_held = 0;
-        std::uint32_t w = start;  // next position for a non-receive; w + n_held == p
-        for (std::uint32_t p = start; p != end; ++p) {
+        std::uint32_t w = from;  // next position for a non-receive; w + n_held == p
+        for (std::uint32_t p = from; p != to; ++p) {
             Sqe& sqe = sqes_[p & mask_];
-            if (sqe.opcode != recv) {
+            if (sqe.opcode != kRecv) {
                 if (w != p) std::memcpy(&sqes_[w & mask_], &sqe, sizeof(Sqe));
                 ++w;
                 continue;
             }
-            if (n_held == kHeld) {
+            if (n_held == cap) {
                 for (std::uint32_t k = 0; k < n_held; ++k, ++w) {
-                    std::memcpy(&sqes_[w & mask_], &held[k], sizeof(Sqe));
+                    std::memcpy(&sqes_[w & mask_], &scratch(k), sizeof(Sqe));
                 }
                 n_held = 0;
             }
-            std::memcpy(&held[n_held++], &sqe, sizeof(Sqe));
+            std::memcpy(&scratch(n_held++), &sqe, sizeof(Sqe));
         }
         for (std::uint32_t k = 0; k < n_held; ++k, ++w) {
-            std::memcpy(&sqes_[w & mask_], &held[k], sizeof(Sqe));
-        }
-    }
-
-private:
-    static bool blocks_reorder(const Sqe& sqe) noexcept {
-        constexpr std::uint8_t kOrdered = sqe_flag::io_link | sqe_flag::io_hardlink |
-                                          sqe_flag::io_drain;
-        if ((sqe.flags & kOrdered) != 0) return true;
-        switch (static_cast<Op>(sqe.opcode)) {
-            case Op::async_cancel:
-            case Op::close:
-            case Op::shutdown:
-            case Op::poll_remove:
-            case Op::timeout_remove:
-            case Op::files_update:
-                return true;
-            default:
-                return false;
+            std::memcpy(&sqes_[w & mask_], &scratch(k), sizeof(Sqe));
         }
     }
 

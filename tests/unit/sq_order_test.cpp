@@ -11,9 +11,9 @@ using namespace luring::uring;
 
 namespace {
 
-// A 64-entry SQ: head, tail, mask, entries, flags, dropped, then the index array.
+// A 128-entry SQ: head, tail, mask, entries, flags, dropped, then the index array.
 struct FakeSq {
-    static constexpr std::uint32_t kEntries = 64;
+    static constexpr std::uint32_t kEntries = 128;
     alignas(64) std::array<std::byte, 64 + 4 * kEntries> mem{};
     std::array<Sqe, kEntries> sqes{};
     SubmissionQueue sq;
@@ -29,22 +29,30 @@ struct FakeSq {
         if (on) sq.set_receives_last(true);
     }
 
-    // Queues one SQE per letter: r a recv, s a send, c a cancel; L adds IO_LINK to the
-    // one before it. user_data numbers them from 1.
+    // Queues one SQE per letter: r a recv, s a send, c a cancel, x the op `other` (a
+    // cancel unless set); L, H and D add IO_LINK, IO_HARDLINK or IO_DRAIN to the one
+    // before it. user_data numbers them from 1.
     void queue(const std::string& ops) {
         for (char c : ops) {
-            if (c == 'L') {
-                last->flags |= sqe_flag::io_link;
+            if (c == 'L' || c == 'H' || c == 'D') {
+                last->flags |= c == 'L' ? sqe_flag::io_link
+                             : c == 'H' ? sqe_flag::io_hardlink
+                                        : sqe_flag::io_drain;
                 continue;
             }
             last = sq.get_sqe();
             REQUIRE(last != nullptr);
             last->opcode = static_cast<std::uint8_t>(c == 'r'   ? Op::recv
                                                       : c == 's' ? Op::send
+                                                      : c == 'x' ? other
                                                                  : Op::async_cancel);
+            last->off = c == 'x' ? other_off : 0;
             last->user_data = ++n;
         }
     }
+
+    Op other = Op::async_cancel;
+    std::uint64_t other_off = 0;
 
     // The user_data of the SQEs published and not consumed, in ring order; then the
     // "kernel" consumes them.
@@ -83,14 +91,51 @@ TEST_CASE("sq order: off by default, and off again when set so") {
     CHECK(g.consume() == "1 2");
 }
 
-TEST_CASE("sq order: a link or a cancel keeps the whole batch as queued") {
+TEST_CASE("sq order: a link or a drain keeps the whole batch as queued") {
     FakeSq f(0);
-    f.queue("rLs");  // recv linked to the send
+    for (const char* ops : {"rLs", "rHs", "rsD", "srDrs"}) {
+        CAPTURE(ops);
+        const std::uint64_t first = f.n + 1;
+        f.queue(ops);
+        f.sq.flush();
+        std::string want;
+        for (std::uint64_t k = first; k <= f.n; ++k) {
+            if (!want.empty()) want += ' ';
+            want += std::to_string(k);
+        }
+        CHECK(f.consume() == want);
+    }
+}
+
+TEST_CASE("sq order: only sends, writes, NOPs and pure timers are passed; others are barriers") {
+    // A cancel after a recv must still find it queued first, and so on: a receive never
+    // crosses an op that is not passable, but the stretches on each side are reordered.
+    for (Op op : {Op::async_cancel, Op::close, Op::shutdown, Op::poll_remove,
+                  Op::timeout_remove, Op::files_update, Op::accept, Op::connect,
+                  Op::read, Op::recvmsg, Op::msg_ring, Op::provide_buffers,
+                  Op::remove_buffers, Op::uring_cmd, Op::fixed_fd_install, Op::openat}) {
+        CAPTURE(static_cast<int>(op));
+        FakeSq f(0);
+        f.other = op;
+        f.queue("rsxrs");
+        f.sq.flush();
+        CHECK(f.consume() == "2 1 3 5 4");
+    }
+    for (Op op : {Op::send, Op::sendmsg, Op::send_zc, Op::sendmsg_zc, Op::write, Op::writev,
+                  Op::write_fixed, Op::writev_fixed, Op::nop, Op::timeout}) {
+        CAPTURE(static_cast<int>(op));
+        FakeSq f(0);
+        f.other = op;
+        f.queue("rxs");
+        f.sq.flush();
+        CHECK(f.consume() == "2 3 1");
+    }
+    FakeSq f(0);  // a timeout that counts completions is a barrier
+    f.other = Op::timeout;
+    f.other_off = 1;
+    f.queue("rxs");
     f.sq.flush();
-    CHECK(f.consume() == "1 2");
-    f.queue("rsc");  // a cancel may target the recv: it must stay after it
-    f.sq.flush();
-    CHECK(f.consume() == "3 4 5");
+    CHECK(f.consume() == "1 2 3");
 }
 
 TEST_CASE("sq order: SQEs already published stay where they are") {
@@ -102,17 +147,34 @@ TEST_CASE("sq order: SQEs already published stay where they are") {
     CHECK(f.consume() == "1 2");
 }
 
-TEST_CASE("sq order: more receives than the buffer holds, across the wrap") {
+TEST_CASE("sq order: receives wait in the free SQ slots, or in a buffer of 32") {
+    // 40 receives, then 2 sends: 86 slots are free, room for all of them. Across the wrap.
     FakeSq f(0xffff'ffe0U);
-    // 40 receives, then 2 sends: the first 32 receives are laid down when the buffer
-    // fills, so the sends pass only the last 8.
-    std::string ops(40, 'r');
-    ops += "ss";
-    f.queue(ops);
+    f.queue(std::string(40, 'r') + "ss");
     f.sq.flush();
-    std::string want;
-    for (int i = 1; i <= 32; ++i) want += std::to_string(i) + " ";
-    want += "41 42";
-    for (int i = 33; i <= 40; ++i) want += " " + std::to_string(i);
+    std::string want = "41 42";
+    for (int i = 1; i <= 40; ++i) want += " " + std::to_string(i);
     CHECK(f.consume() == want);
+    // 100 receives and 2 sends leave 26 free, too few: a buffer of 32 takes the receives,
+    // laid down each time it fills, so the sends pass only the last 4.
+    FakeSq g(0xffff'fff0U);
+    g.queue(std::string(100, 'r') + "ss");
+    g.sq.flush();
+    want = "";
+    for (int i = 1; i <= 96; ++i) want += std::to_string(i) + " ";
+    want += "101 102";
+    for (int i = 97; i <= 100; ++i) want += " " + std::to_string(i);
+    CHECK(g.consume() == want);
+    // With SQEs published and not yet consumed, the scratch area is only the slots past
+    // them: 60 published, then 33 receives and 2 sends leave 33 free.
+    FakeSq h(0xffff'fff8U);
+    h.queue(std::string(60, 's'));
+    h.sq.flush();
+    h.queue(std::string(33, 'r') + "ss");
+    h.sq.flush();
+    want = "";
+    for (int i = 1; i <= 60; ++i) want += std::to_string(i) + " ";
+    want += "94 95";
+    for (int i = 61; i <= 93; ++i) want += " " + std::to_string(i);
+    CHECK(h.consume() == want);
 }
