@@ -839,6 +839,10 @@ case("close_and_gc", function()
     for _, m in ipairs({ "read", "write", "lines", "seek", "read_at", "write_at", "sync" }) do
       helper.raises("attempt to use a closed file", f[m], f, 1, 0)
     end
+    -- Arguments the fast paths take: they must not reach the old descriptor number.
+    helper.raises("attempt to use a closed file", f.read_at, f, 1, 0)
+    helper.raises("attempt to use a closed file", f.write_at, f, "x", 0)
+    assert(f:getfd() == -1)  -- as a closed LuaSocket's
     do
       local g <close> = assert(async.open(path))
       assert(g:read() == "data")

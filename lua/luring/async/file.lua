@@ -45,11 +45,11 @@ File.__name = "luring.async.file"
 
 -- Fields: fd; pos, the offset of the next byte for the user (nil after an append
 -- write: the end, found with statx when needed); buf, read-ahead bytes starting at
--- file offset boff; class, File while the file is open and false once closed, so that
--- one field tells the fast paths both that self is a file new() made and that it is
--- open.
+-- file offset boff. Once closed, fd is -1 (getfd's answer, as a closed LuaSocket's):
+-- the fast paths then find no descriptor and take the general path, which says the
+-- file is closed, with no check of their own.
 local function new(fd, path, mode)
-  local f = setmetatable({ class = File, fd = fd, path = path, pos = 0, buf = "", boff = 0,
+  local f = setmetatable({ fd = fd, path = path, pos = 0, buf = "", boff = 0,
                            closed = false,
                            append = mode:find("a", 1, true) ~= nil, ring = core.ring() }, File)
   core.track(f)
@@ -427,11 +427,9 @@ end
 -- core.aw.read queues the request and waits for it (nothing returned: it did nothing,
 -- as when an argument is wrong; the general path then says which).
 function File:read_at(n, offset)
-  if self.class == File then
-    local cqe, res, data = aw_read(self.ring, self.fd, n, offset)
-    if cqe and res == n then return data end
-    if cqe ~= nil then return read_at_finish(self, n, offset, cqe, res, data) end
-  end
+  local cqe, res, data = aw_read(self.ring, self.fd, n, offset)
+  if cqe and res == n then return data end
+  if cqe ~= nil then return read_at_finish(self, n, offset, cqe, res, data) end
   return read_at_slow(self, n, offset)
 end
 
@@ -464,12 +462,10 @@ end
 -- file:write_at(data, offset): writes all of data at offset; the position does not
 -- move. The file, or nil, msg, errno. The fast path as read_at's.
 function File:write_at(data, offset)
-  if self.class == File then
-    if self.buf ~= "" then self.buf, self.boff = "", 0 end
-    local cqe, res = aw_write(self.ring, self.fd, data, offset)
-    if cqe and res == #data then return self end
-    if cqe ~= nil then return write_at_finish(self, data, offset, cqe, res) end
-  end
+  if self.buf ~= "" then self.buf, self.boff = "", 0 end
+  local cqe, res = aw_write(self.ring, self.fd, data, offset)
+  if cqe and res == #data then return self end
+  if cqe ~= nil then return write_at_finish(self, data, offset, cqe, res) end
   return write_at_slow(self, data, offset)
 end
 
@@ -544,13 +540,14 @@ end
 -- SQ when it likes, so the ring closes the descriptor itself, behind it (IORING_OP_CLOSE).
 function File:close()
   if self.closed then return nil, "file is already closed" end
-  self.closed, self.class = true, false
+  local fd = self.fd
+  self.closed, self.fd = true, -1
   local loop = core.loop()
   if loop and loop.sqpoll then
-    core.close_behind(self.fd)
+    core.close_behind(fd)
   else
     if loop then loop.ring:submit() end
-    luring.close_fd_now(self.fd)
+    luring.close_fd_now(fd)
   end
   core.untrack(self)
   return true
