@@ -4,9 +4,10 @@
 #   One server workload, the same server on luring.async, luv, cqueues and in C++ on the
 #   project's core (BUILD's http-floor: multishot accept and recv, provided buffers,
 #   DEFER_TASKRUN: the floor), each pinned to CPU 0 with the load on CPU 1, for each
-#   connection count, the servers interleaved round by round. luring.async runs three
+#   connection count, the servers interleaved round by round. luring.async runs four
 #   ways (tools/bench/lua/async_variant.lua): as the example asks (DEFER_TASKRUN where
-#   the kernel has it), with recv_multishot, and on a plain ring (flags 0).
+#   the kernel has it), with recv_multishot, on a plain ring (flags 0), and with each
+#   round's requests in the order made (receives_last = false).
 #     http  examples/http_hello.lua (keep-alive, one response per request) under
 #           wrk -t1; connections 1 64 512 by default.
 #     echo  examples/echo_server.lua (every line back) under BUILD's echo-load: one 1 KiB
@@ -68,6 +69,7 @@ servers=()
 for s in "luring.async:$example:luring:default" \
          "luring.async/multishot:$example:luring:multishot" \
          "luring.async/plain:$example:luring:plain" \
+         "luring.async/ordered:$example:luring:ordered" \
          "luv:$luv:luv:" \
          "cqueues:$cq:cqueues:"; do
   IFS=: read -r name script lib variant <<<"$s"

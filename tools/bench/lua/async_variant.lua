@@ -5,12 +5,14 @@
 --   default    as the program asks (DEFER_TASKRUN where the kernel has it)
 --   multishot  recv_multishot = true
 --   plain      flags = 0 (no DEFER_TASKRUN)
+--   ordered    receives_last = false (each round's requests in the order made)
 local async = require "luring.async"
 
 local variants = {
   default = {},
   multishot = { recv_multishot = true },
   plain = { flags = 0 },
+  ordered = { receives_last = false },
 }
 local name = os.getenv("LURING_BENCH_ASYNC") or "default"
 local extra = variants[name] or error("LURING_BENCH_ASYNC: no variant '" .. name .. "'")
