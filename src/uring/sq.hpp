@@ -72,10 +72,11 @@ public:
     std::uint32_t mask() const noexcept { return mask_; }
 
     // Whether flush() moves the receives of a batch after its other requests (see
-    // order_receives_last).
+    // order_receives_last, below).
     void set_receives_last(bool on) noexcept { receives_last_ = on; }
     bool receives_last() const noexcept { return receives_last_; }
 
+private:
     // Moves the stream receives (IORING_OP_RECV) among the SQEs not yet published after
     // the sends, writes, NOPs and pure timers next to them, keeping each group's own
     // order. A send to a local peer that a receive waits for then runs first, and the
@@ -109,7 +110,6 @@ public:
         partition(from, end);
     }
 
-private:
     static constexpr auto kRecv = static_cast<std::uint8_t>(Op::recv);
 
     // What a receive may move behind: requests that only add data or time.

@@ -467,22 +467,20 @@ local function write_at_finish(self, data, offset, cqe, res)
   return write_end(self, task, data, offset, res)
 end
 
--- file:write_at(data, offset): writes all of data at offset; the position does not
--- move. The file, or nil, msg, errno. The fast path as read_at's.
-function File:write_at(data, offset)
-  if self.buf ~= "" then self.buf, self.boff = "", 0 end
+-- write_at of a file opened without read access (new), which never reads ahead; the
+-- rest of write_at for the others.
+function write_at_no_read_ahead(self, data, offset)
   local cqe, res = aw_write(self.ring, self.fd, data, offset)
   if cqe and res == #data then return self end
   if cqe ~= nil then return write_at_finish(self, data, offset, cqe, res) end
   return write_at_slow(self, data, offset)
 end
 
--- The same for a file opened without read access (new), which never reads ahead.
-function write_at_no_read_ahead(self, data, offset)
-  local cqe, res = aw_write(self.ring, self.fd, data, offset)
-  if cqe and res == #data then return self end
-  if cqe ~= nil then return write_at_finish(self, data, offset, cqe, res) end
-  return write_at_slow(self, data, offset)
+-- file:write_at(data, offset): writes all of data at offset; the position does not
+-- move. The file, or nil, msg, errno. The fast path as read_at's.
+function File:write_at(data, offset)
+  if self.buf ~= "" then self.buf, self.boff = "", 0 end
+  return write_at_no_read_ahead(self, data, offset)
 end
 
 -- The buffer forms: bytes at..at+len-1 of a luring.buffer (at default 1, len default
