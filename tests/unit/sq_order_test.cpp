@@ -66,29 +66,40 @@ struct FakeSq {
         return out;
     }
 
+    // queue(ops), flush, consume: the order they were published in.
+    std::string publish(const std::string& ops) {
+        queue(ops);
+        sq.flush();
+        return consume();
+    }
+
     Sqe* last = nullptr;
     std::uint64_t n = 0;
 };
+
+// "a a+1 ... b": the user_data of SQEs a to b, as consume() writes them.
+std::string numbers(std::uint64_t a, std::uint64_t b) {
+    std::string out;
+    for (std::uint64_t k = a; k <= b; ++k) {
+        if (!out.empty()) out += ' ';
+        out += std::to_string(k);
+    }
+    return out;
+}
 
 }  // namespace
 
 TEST_CASE("sq order: receives go after the batch's other requests, each group in order") {
     FakeSq f(0xffff'fffaU);  // the batch wraps the u32 counters and the ring's end
-    f.queue("rsrrss");
-    f.sq.flush();
-    CHECK(f.consume() == "2 5 6 1 3 4");
+    CHECK(f.publish("rsrrss") == "2 5 6 1 3 4");
 }
 
 TEST_CASE("sq order: off by default, and off again when set so") {
     FakeSq f(0, false);
-    f.queue("rsr");
-    f.sq.flush();
-    CHECK(f.consume() == "1 2 3");
+    CHECK(f.publish("rsr") == "1 2 3");
     FakeSq g(0);
     g.sq.set_receives_last(false);
-    g.queue("rs");
-    g.sq.flush();
-    CHECK(g.consume() == "1 2");
+    CHECK(g.publish("rs") == "1 2");
 }
 
 TEST_CASE("sq order: a link or a drain keeps the whole batch as queued") {
@@ -96,14 +107,8 @@ TEST_CASE("sq order: a link or a drain keeps the whole batch as queued") {
     for (const char* ops : {"rLs", "rHs", "rsD", "srDrs"}) {
         CAPTURE(ops);
         const std::uint64_t first = f.n + 1;
-        f.queue(ops);
-        f.sq.flush();
-        std::string want;
-        for (std::uint64_t k = first; k <= f.n; ++k) {
-            if (!want.empty()) want += ' ';
-            want += std::to_string(k);
-        }
-        CHECK(f.consume() == want);
+        const std::string got = f.publish(ops);
+        CHECK(got == numbers(first, f.n));
     }
 }
 
@@ -117,64 +122,42 @@ TEST_CASE("sq order: only sends, writes, NOPs and pure timers are passed; others
         CAPTURE(static_cast<int>(op));
         FakeSq f(0);
         f.other = op;
-        f.queue("rsxrs");
-        f.sq.flush();
-        CHECK(f.consume() == "2 1 3 5 4");
+        CHECK(f.publish("rsxrs") == "2 1 3 5 4");
     }
     for (Op op : {Op::send, Op::sendmsg, Op::send_zc, Op::sendmsg_zc, Op::write, Op::writev,
                   Op::write_fixed, Op::writev_fixed, Op::nop, Op::timeout}) {
         CAPTURE(static_cast<int>(op));
         FakeSq f(0);
         f.other = op;
-        f.queue("rxs");
-        f.sq.flush();
-        CHECK(f.consume() == "2 3 1");
+        CHECK(f.publish("rxs") == "2 3 1");
     }
     FakeSq f(0);  // a timeout that counts completions is a barrier
     f.other = Op::timeout;
     f.other_off = 1;
-    f.queue("rxs");
-    f.sq.flush();
-    CHECK(f.consume() == "1 2 3");
+    CHECK(f.publish("rxs") == "1 2 3");
 }
 
 TEST_CASE("sq order: SQEs already published stay where they are") {
     FakeSq f(7);
     f.queue("r");
     f.sq.flush();  // published, not yet consumed by the "kernel"
-    f.queue("s");
-    f.sq.flush();
-    CHECK(f.consume() == "1 2");
+    CHECK(f.publish("s") == "1 2");
 }
 
 TEST_CASE("sq order: receives wait in the free SQ slots, or in a buffer of 32") {
     // 40 receives, then 2 sends: 86 slots are free, room for all of them. Across the wrap.
     FakeSq f(0xffff'ffe0U);
-    f.queue(std::string(40, 'r') + "ss");
-    f.sq.flush();
-    std::string want = "41 42";
-    for (int i = 1; i <= 40; ++i) want += " " + std::to_string(i);
-    CHECK(f.consume() == want);
+    CHECK(f.publish(std::string(40, 'r') + "ss") == numbers(41, 42) + " " + numbers(1, 40));
     // 100 receives and 2 sends leave 26 free, too few: a buffer of 32 takes the receives,
     // laid down each time it fills, so the sends pass only the last 4.
     FakeSq g(0xffff'fff0U);
-    g.queue(std::string(100, 'r') + "ss");
-    g.sq.flush();
-    want = "";
-    for (int i = 1; i <= 96; ++i) want += std::to_string(i) + " ";
-    want += "101 102";
-    for (int i = 97; i <= 100; ++i) want += " " + std::to_string(i);
-    CHECK(g.consume() == want);
+    CHECK(g.publish(std::string(100, 'r') + "ss") ==
+          numbers(1, 96) + " " + numbers(101, 102) + " " + numbers(97, 100));
     // With SQEs published and not yet consumed, the scratch area is only the slots past
     // them: 60 published, then 33 receives and 2 sends leave 33 free.
     FakeSq h(0xffff'fff8U);
     h.queue(std::string(60, 's'));
     h.sq.flush();
-    h.queue(std::string(33, 'r') + "ss");
-    h.sq.flush();
-    want = "";
-    for (int i = 1; i <= 60; ++i) want += std::to_string(i) + " ";
-    want += "94 95";
-    for (int i = 61; i <= 93; ++i) want += " " + std::to_string(i);
-    CHECK(h.consume() == want);
+    CHECK(h.publish(std::string(33, 'r') + "ss") ==
+          numbers(1, 60) + " " + numbers(94, 95) + " " + numbers(61, 93));
 }
