@@ -59,6 +59,13 @@ function helper.cleanup()
   temps = {}
 end
 
+-- The probe's setup flags: name (as "defer_taskrun") -> whether this kernel has it.
+function helper.setup_flags_supported()
+  local supported = {}
+  for _, f in ipairs(luring.probe().setup_flags or {}) do supported[f.name] = f.supported end
+  return supported
+end
+
 -- This process's pid, open descriptors and resident memory (KiB).
 function helper.pid()
   local f = assert(io.open("/proc/self/stat"))

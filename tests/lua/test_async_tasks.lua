@@ -94,8 +94,7 @@ end)
 case("run_default_flags", function()
   local setup = luring.setup
   local want = setup.SINGLE_ISSUER | setup.DEFER_TASKRUN | setup.TASKRUN_FLAG
-  local supported = {}
-  for _, f in ipairs(luring.probe().setup_flags or {}) do supported[f.name] = f.supported end
+  local supported = helper.setup_flags_supported()
   local got = async.run(function() return async.ring():setup_flags() end)
   if supported.defer_taskrun then
     assert(got == want, ("flags 0x%x"):format(got))

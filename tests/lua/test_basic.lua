@@ -52,9 +52,7 @@ case("queue_init_options", function()
   helper.raises("SQ_AFF needs SQPOLL", luring.queue_init, 8, { flags = s.SQ_AFF })
   assert(helper.fd_count() == base, "a refused queue_init left a descriptor open")
   -- With the companion the kernel decides: it works where the probe says it does.
-  local supported = {}
-  for _, f in ipairs(luring.probe().setup_flags or {}) do supported[f.name] = f.supported end
-  if supported.defer_taskrun then
+  if helper.setup_flags_supported().defer_taskrun then
     local r = luring.queue_init(8, s.SINGLE_ISSUER | s.DEFER_TASKRUN)
     assert(r:submit() == 0)
     r:close()

@@ -777,11 +777,7 @@ end)
 case("receives_last", function()
   local s = luring.setup
   local flags = s.SINGLE_ISSUER | s.DEFER_TASKRUN
-  local defer = false
-  for _, f in ipairs(luring.probe().setup_flags or {}) do
-    if f.name == "defer_taskrun" then defer = f.supported end
-  end
-  if not defer then helper.skip("needs IORING_SETUP_DEFER_TASKRUN (6.1)") end
+  if not helper.setup_flags_supported().defer_taskrun then helper.skip("needs IORING_SETUP_DEFER_TASKRUN (6.1)") end
   for _, on in ipairs({ false, true }) do
     local r = luring.queue_init(8, { flags = flags })
     assert(luring._receives_last(r) == false)  -- off unless asked
