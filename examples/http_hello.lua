@@ -8,15 +8,13 @@ local RESPONSE = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length:
                  .. "Hello, World!"
 
 local function serve(client)
+  local next_head = client:receiveuntil("\r\n\r\n")  -- a request's head: up to the blank line
   while true do
-    local line = client:receive("*l")
-    if not line then break end               -- the client closed (or an error)
-    repeat                                   -- the headers, up to the blank line
-      local header = client:receive("*l")
-      if not header then return client:close() end
-    until header == ""
+    local head = next_head()
+    if not head then break end               -- the client closed (or an error)
     if not client:send(RESPONSE) then break end
-    if line:find("HTTP/1.0", 1, true) then break end  -- 1.0: one response per connection
+    local eol = head:find("\r", 1, true) or #head + 1  -- the end of the request line
+    if head:sub(eol - 8, eol - 1) == "HTTP/1.0" then break end  -- one response only
   end
   client:close()
 end

@@ -664,6 +664,72 @@ case("interrupted_receive_keeps_bytes", function()
   end)
 end)
 
+case("receiveuntil", function()
+  -- Heads of two requests and a tail, sent whole and in chunks of 1, 2 and 3 bytes (the
+  -- delimiter straddles chunks at every offset), with false starts of the delimiter.
+  local stream = "GET / HTTP/1.1\r\nHost: a\r\n\r\nPOST /x\r\n\r\r\n\r\nX: \r\n\r\n\r\n\r\ntail"
+  for _, chunk in ipairs({ 0, 1, 2, 3 }) do
+    async.run(function()
+      local client, peer = pair()
+      local writer = async.spawn(function()
+        for i = 1, #stream, chunk > 0 and chunk or #stream do
+          assert(client:send(stream:sub(i, chunk > 0 and i + chunk - 1 or #stream)))
+          if chunk > 0 then async.sleep(0.0005) end
+        end
+        client:close()
+      end)
+      local head = peer:receiveuntil("\r\n\r\n")
+      local got = {}
+      for k = 1, 4 do got[k] = head() end
+      local a, b, c = head()
+      assert(table.concat(got, "|") == "GET / HTTP/1.1\r\nHost: a|POST /x\r\n\r|X: |",
+             ("chunks of %d: %q"):format(chunk, table.concat(got, "|")))
+      assert(a == nil and b == "closed" and c == "tail", ("%s %s %s"):format(a, b, c))
+      assert(writer:join())
+      peer:close()
+    end)
+  end
+  async.run(function()
+    local client, peer = pair()
+    -- inclusive; mixed with receive on the same buffer; a one-byte delimiter.
+    assert(client:send("a,b;c\nrest"))
+    assert(peer:receiveuntil(",", { inclusive = true })() == "a,")
+    assert(peer:receiveuntil(";")() == "b")
+    assert(peer:receive() == "c")
+    -- A timeout: nil, "timeout", partial, and the partial is consumed.
+    peer:settimeout(0.05)
+    local x, y, z = peer:receiveuntil("--end--")()
+    assert(x == nil and y == "timeout" and z == "rest", ("%s %s %s"):format(x, y, z))
+    peer:settimeout(nil)
+    -- Interrupted by async.timeout while it waits: the bytes it saw stay buffered.
+    assert(client:send("part one --en"))
+    local r1, r2 = async.timeout(0.05, function() return peer:receiveuntil("--end--")() end)
+    assert(r1 == nil and r2 == "timeout")
+    assert(client:send("d-- after"))
+    assert(peer:receiveuntil("--end--")() == "part one ")
+    assert(peer:receive(6) == " after")
+    -- Bad arguments raise, naming the call.
+    helper.raises("bad argument #1 to 'receiveuntil' (string expected, got nil)",
+                  peer.receiveuntil, peer)
+    helper.raises("bad argument #1 to 'receiveuntil' (empty pattern)", peer.receiveuntil, peer, "")
+    helper.raises("bad argument #2 to 'receiveuntil' (table expected, got boolean)",
+                  peer.receiveuntil, peer, "x", true)
+    helper.raises("no size", peer:receiveuntil("x"), 10)
+    -- Closed: nil, "closed", "".
+    local it = peer:receiveuntil("x")
+    peer:close()
+    x, y, z = it()
+    assert(x == nil and y == "closed" and z == "", ("%s %s %s"):format(x, y, z))
+    client:close()
+  end)
+  -- Outside a task it cannot wait.
+  local a, b = assert(testlib.socketpair())
+  local s = async.wrap(a)
+  helper.raises("receiveuntil: not inside luring.async.run", s:receiveuntil("\n"))
+  s:close()
+  testlib.close(b)
+end)
+
 case("await_internals", function()
   -- luring._await's functions (core.aw) do nothing when they cannot finish the job:
   -- a note key that is not a string, a busy note, a coroutine that is no task. And

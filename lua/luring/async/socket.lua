@@ -563,6 +563,73 @@ function Socket:lines()
   end
 end
 
+-- The bytes before the next `pat` in the stream (with it when `inclusive`), the pattern
+-- consumed; or nil, err, partial (everything received up to the error, consumed).
+local function receive_until(self, pat, inclusive)
+  -- The hot path of a request protocol: the delimiter buffered already, or nothing
+  -- buffered and one recv by core.aw that brings it (no task lookup either way).
+  if not self.closed then
+    local buf, pos = self.buf, self.pos
+    local i, j = find(buf, pat, pos, true)
+    if not i and pos > #buf and not self.timeout and self.rx == "single" then
+      local cqe, res, data = aw_recv(self.ring, self.fd, RECV_SIZE, 0, self, "p1")
+      if cqe ~= nil then
+        self.p1 = false
+        if cqe == false then res, data = after_wait(task_of[co_running()], false, res, data) end
+        local err = filled(self, res, data)
+        if err then return nil, err, "" end
+        buf, pos = self.buf, self.pos
+        i, j = find(buf, pat, pos, true)
+      end
+    end
+    if i then
+      self.pos = j + 1
+      return sub(buf, pos, inclusive and j or i - 1)
+    end
+  end
+  local task = task_of[co_running()] or need_task("receiveuntil")
+  if self.closed or not self.fd then return nil, "closed", "" end
+  local deadline = self.timeout and now() + self.timeout or nil
+  -- The buffered bytes already searched: each new chunk is searched once, from the last
+  -- #pat - 1 bytes before it (a delimiter may straddle two chunks). The buffer keeps
+  -- them all, so a wait that raises (cancel) loses nothing.
+  local seen = 0
+  while true do
+    local buf, pos = self.buf, self.pos
+    local from = seen >= #pat and pos + seen - #pat + 1 or pos
+    local i, j = find(buf, pat, from, true)
+    if i then
+      self.pos = j + 1
+      return sub(buf, pos, inclusive and j or i - 1)
+    end
+    seen = #buf - pos + 1
+    local err = fill(self, task, deadline)
+    if err then return nil, err, take_all(self) end
+  end
+end
+
+-- sock:receiveuntil(pattern [, options]): OpenResty's cosocket call. An iterator; each
+-- call returns the bytes before the next `pattern` (a plain string, not a Lua pattern)
+-- and consumes the pattern, or nil, err, partial. options.inclusive: keep the pattern
+-- at the end of what is returned. Reading the head of an HTTP request is then one call:
+-- sock:receiveuntil("\r\n\r\n").
+function Socket:receiveuntil(pattern, options)
+  if type(pattern) ~= "string" then
+    error("bad argument #1 to 'receiveuntil' (string expected, got " .. type(pattern) .. ")", 2)
+  end
+  if pattern == "" then error("bad argument #1 to 'receiveuntil' (empty pattern)", 2) end
+  if options ~= nil and type(options) ~= "table" then
+    error("bad argument #2 to 'receiveuntil' (table expected, got " .. type(options) .. ")", 2)
+  end
+  local inclusive = options ~= nil and options.inclusive and true or false
+  return function(size)
+    if size ~= nil then
+      error("bad argument #1 to receiveuntil's iterator (no size: it returns whole parts)", 2)
+    end
+    return receive_until(self, pattern, inclusive)
+  end
+end
+
 -- sock:settimeout(seconds [, mode]): nil or negative blocks. Both LuaSocket modes ("b",
 -- "t") give a deadline for the whole call: it is not reset by each chunk.
 function Socket:settimeout(t, mode)
