@@ -556,6 +556,66 @@ case("settimeout", function()
   end)
 end)
 
+case("timeouts_on_the_fast_path", function()
+  -- A socket with a timeout receives and sends by core.aw too (no luring.recv/send from
+  -- Lua), and its task keeps one deadline record in the heap however many calls it makes.
+  local calls = 0
+  local real_recv, real_send = luring.recv, luring.send
+  luring.recv = function(...) calls = calls + 1; return real_recv(...) end
+  luring.send = function(...) calls = calls + 1; return real_send(...) end
+  for name in pairs(package.loaded) do
+    if name:find("^luring%.async") then package.loaded[name] = nil end
+  end
+  local async2 = require "luring.async"
+  local core = require "luring.async.core"
+  local ok, err = pcall(async2.run, function()
+    local server = assert(async2.listen("127.0.0.1", 0))
+    local _, port = server:getsockname()
+    local client = assert(async2.connect("127.0.0.1", port))
+    local peer = assert(server:accept())
+    server:close()
+    peer:settimeout(5)
+    client:settimeout(5)
+    local echo = async2.spawn(function()
+      for line in peer:lines() do peer:send(line .. "\n") end
+    end)
+    assert(client:send("warm up\n") and client:receive() == "warm up")
+    calls = 0
+    for k = 1, 300 do
+      assert(client:send("line " .. k .. "\n"))
+      assert(client:receive() == "line " .. k)
+    end
+    assert(calls == 0, calls .. " requests by the general path")
+    local timers = #core.loop().timers
+    assert(timers <= 2, timers .. " records in the timer heap")
+    -- A deadline that passes on the fast path: "timeout", and the socket still works.
+    client:settimeout(0.05)
+    local t0 = async2.now()
+    local data, e = client:receive()
+    assert(data == nil and e == "timeout", tostring(e))
+    assert(async2.now() - t0 >= 0.05)
+    -- Later waits with the same timeout outlive the first wait's deadline (its record
+    -- comes up, is moved to the wait's own deadline, and cancels nothing).
+    for k = 1, 4 do
+      async2.spawn(function() async2.sleep(0.03); client:send("late " .. k .. "\n") end)
+      assert(client:receive() == "late " .. k)
+    end
+    -- A wait without a timeout after one with it: the record of the old deadline, still
+    -- in the heap, cancels nothing when it comes up.
+    client:settimeout(0.05)
+    client:send("x\n")
+    assert(client:receive() == "x")
+    client:settimeout(nil)
+    async2.spawn(function() async2.sleep(0.15); client:send("after\n") end)
+    assert(client:receive() == "after")
+    client:close()
+    assert(echo:join())
+    peer:close()
+  end)
+  luring.recv, luring.send = real_recv, real_send
+  assert(ok, err)
+end)
+
 -- ---- close --------------------------------------------------------------------------------
 
 case("close", function()

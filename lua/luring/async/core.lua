@@ -139,6 +139,7 @@ function finish(task)
     if not ok and err ~= cancelled then error(err, 0) end
   end
   task.state = "done"
+  timer_remove(task.io_timer)  -- (still in the heap with a deadline of its last wait)
   set_task(L.ring, task.co, nil)
   L.alive = L.alive - 1
   L.tasks[task] = nil
@@ -254,6 +255,32 @@ end
 core.before_wait = before_wait
 core.task_of = task_of
 
+-- The deadline of the kernel request the task waits for now (io_deadline; false: none).
+-- Its record in the heap (io_timer) is not taken out when the wait ends, and a later
+-- wait's deadline, usually later still, only changes io_deadline: a server whose sockets
+-- have timeouts makes two heap operations per timeout period and task, not per request.
+-- When the record comes up, fire_timers puts it back at io_deadline, or drops it.
+local function set_io_deadline(task, at)
+  task.io_deadline = at
+  local t = task.io_timer
+  if not t.pos then
+    timer_add(t, at)
+  elseif at < t.at then
+    timer_remove(t)
+    timer_add(t, at)
+  end
+end
+
+-- For a fast path (core.aw) with a timeout: the calling task's deadline, `seconds` from
+-- now; the task, or nil outside one (core.aw then declines, and the general path
+-- raises). The caller sets task.io_deadline = false after the wait.
+core.set_io_deadline = set_io_deadline
+function core.arm_deadline(seconds)
+  local task = task_of[co_running()]
+  if task then set_io_deadline(task, now() + seconds) end
+  return task
+end
+
 -- The blocking primitive: waits for the kernel request `handle` that the calling task
 -- queued with task.cb as its callback. `deadline` (now() seconds, or nil): when it
 -- passes first, the request is cancelled and await returns nil (timed out) unless the
@@ -262,10 +289,10 @@ core.task_of = task_of
 -- the request made is closed if the task is interrupted instead of receiving it.
 local function await(task, handle, deadline, makes_fd)
   task.pending = handle
-  if deadline then timer_add(task.io_timer, deadline) end
+  if deadline then set_io_deadline(task, deadline) end
   local _, res, a, b, c = co_yield()  -- dispatch resumes it with (cqe, res, ...)
   task.pending = false  -- not nil: see new_task
-  if deadline then timer_remove(task.io_timer) end
+  if deadline then task.io_deadline = false end
   if task.alert then return after_wait(task, makes_fd, res, a, b, c) end
   return res, a, b, c
 end
@@ -381,7 +408,7 @@ local function new_task(fn, ...)
   -- pending (the handle of the kernel request waited for) is false, not nil, when there
   -- is none: a field that keeps going nil and back makes a table rehash each time.
   local task = setmetatable({ state = "ready", timed_out = false, alert = false,
-                              pending = false }, Task)
+                              pending = false, io_deadline = false }, Task)
   local co = co_create(body)
   task.co = co
   task.cb = co  -- a coroutine as callback: dispatch resumes it with the completion
@@ -469,10 +496,18 @@ local function fire_timers(L, t)
     timer_remove(timer)
     local task = timer.task
     if timer.kind == "io" then
-      if task.pending then
-        task.timed_out = true
-        raise_alert(task)
-        cancel_request(task.pending)
+      local at = task.io_deadline
+      if at and at > t then
+        timer_add(timer, at)  -- a later wait's deadline
+      elseif at then
+        task.io_deadline = false
+        -- The request: one of await, or of a fast path (only the ring notes those).
+        local req = task.pending or luring._task_pending(L.ring, task.co)
+        if req then
+          task.timed_out = true
+          raise_alert(task)
+          cancel_request(req)
+        end
       end
     elseif timer.kind == "wait" then
       local what = task.blocked_on

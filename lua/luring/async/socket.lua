@@ -8,7 +8,8 @@ local core = require "luring.async.core"
 
 local need_task, start, await, now = core.need_task, core.start, core.await, core.now
 local block, wake_blocked = core.block, core.wake_blocked
-local start_for = core.start_for
+local start_for, arm_deadline, set_io_deadline = core.start_for, core.arm_deadline,
+                                                core.set_io_deadline
 local task_of, after_wait, before_wait = core.task_of, core.after_wait, core.before_wait
 local find, sub, gsub, byte, concat = string.find, string.sub, string.gsub, string.byte,
                                       table.concat
@@ -153,6 +154,27 @@ local function clear_pending(self, h)
 end
 
 -- Waits for the request `h` of `task` on this socket, noting it so close() can cancel it.
+-- One recv (or send of all of data) by core.aw: cqe, res, data as aw's, or nothing when
+-- the general path is needed. With the socket's timeout, the task's deadline is armed
+-- around it (core.arm_deadline): when it passes, the request is cancelled and the
+-- caller's after_wait turns it into res nil.
+local function recv_once(self)
+  local t = self.timeout
+  if not t then return aw_recv(self.ring, self.fd, RECV_SIZE, 0, self, "p1") end
+  local task = arm_deadline(t)
+  local cqe, res, data = aw_recv(self.ring, self.fd, RECV_SIZE, 0, self, "p1")
+  if task then task.io_deadline = false end
+  return cqe, res, data
+end
+local function send_once(self, data)
+  local t = self.timeout
+  if not t then return aw_send(self.ring, self.fd, data, MSG_NOSIGNAL, self, "p2") end
+  local task = arm_deadline(t)
+  local cqe, res = aw_send(self.ring, self.fd, data, MSG_NOSIGNAL, self, "p2")
+  if task then task.io_deadline = false end
+  return cqe, res
+end
+
 local function wait_on(self, task, h, deadline, makes_fd)
   note_pending(self, h)
   local res, a, b = await(task, h, deadline, makes_fd)
@@ -200,17 +222,17 @@ local function filled(self, res, data)
   return nil
 end
 
--- Receives more bytes into the buffer. Returns nil, or an error word. Without a
--- deadline the wait is by core.aw (the hot path of every receive), noted in self.p1 for
--- close() to cancel.
+-- Receives more bytes into the buffer. Returns nil, or an error word. The wait is by
+-- core.aw where it can be (the hot path of every receive), noted in self.p1 for close()
+-- to cancel; `deadline` is then the task's (core.set_io_deadline).
 local function fill_single(self, task, deadline)
-  if not deadline then
-    local cqe, res, data = aw_recv(self.ring, self.fd, RECV_SIZE, 0, self, "p1")
-    if cqe ~= nil then
-      self.p1 = false
-      if cqe == false then res, data = after_wait(task, false, res, data) end
-      return filled(self, res, data)
-    end
+  if deadline then set_io_deadline(task, deadline) end
+  local cqe, res, data = aw_recv(self.ring, self.fd, RECV_SIZE, 0, self, "p1")
+  if deadline then task.io_deadline = false end
+  if cqe ~= nil then
+    self.p1 = false
+    if cqe == false then res, data = after_wait(task, false, res, data) end
+    return filled(self, res, data)
   end
   if task.alert then before_wait(task) end
   if not self.ring then ring_of(self) end
@@ -364,11 +386,11 @@ end
 -- byte at all before the close is nil, "closed" too, as LuaSocket's.
 function Socket:receive(pattern, prefix)
   -- The hot path of a request-response protocol: a byte count this socket was asked for
-  -- before (so known to be valid: count_pattern), no prefix, no timeout, nothing
+  -- before (so known to be valid: count_pattern), no prefix, nothing
   -- buffered, and one recv that brings exactly that many bytes.
   if pattern == self.count_pattern and prefix == nil and self.pos > #self.buf and
-     not self.timeout and not self.closed and self.rx == "single" then
-    local cqe, res, data = aw_recv(self.ring, self.fd, RECV_SIZE, 0, self, "p1")
+     not self.closed and self.rx == "single" then
+    local cqe, res, data = recv_once(self)
     if cqe ~= nil then
       self.p1 = false
       if cqe == false then res, data = after_wait(task_of[co_running()], false, res, data) end
@@ -384,8 +406,8 @@ function Socket:receive(pattern, prefix)
      not self.closed then
     local buf, pos = self.buf, self.pos
     local i = find(buf, "\n", pos, true)
-    if not i and pos > #buf and not self.timeout and self.rx == "single" then
-      local cqe, res, data = aw_recv(self.ring, self.fd, RECV_SIZE, 0, self, "p1")
+    if not i and pos > #buf and self.rx == "single" then
+      local cqe, res, data = recv_once(self)
       if cqe ~= nil then
         self.p1 = false
         if cqe == false then res, data = after_wait(task_of[co_running()], false, res, data) end
@@ -504,15 +526,16 @@ end
 -- sock:send(data [, i [, j]]): sends all of data:sub(i, j). The index of the last byte
 -- sent, or nil, err, last.
 function Socket:send(data, i, j)
-  -- The hot path: a whole string, no timeout, sent by one request of core.aw (noted in
+  -- The hot path: a whole string, sent by one request of core.aw (noted in
   -- self.p2 for close() to cancel).
-  if i == nil and j == nil and not self.timeout and not self.closed then
-    local cqe, res = aw_send(self.ring, self.fd, data, MSG_NOSIGNAL, self, "p2")
+  if i == nil and j == nil and not self.closed then
+    local cqe, res = send_once(self, data)
     if cqe ~= nil then
       self.p2 = false
       if cqe == false then res = after_wait(task_of[co_running()], false, res) end
       local len = #data
       if res == len then return len end
+      if res == nil then return nil, "timeout", 0 end  -- its deadline cancelled it
       -- Closed meanwhile: what the request sent anyway still counts (LuaSocket's last).
       if self.closed then return nil, "closed", res > 0 and res or 0 end
       if res < 0 then return nil, message(res), 0 end
@@ -571,8 +594,8 @@ local function receive_until(self, pat, inclusive)
   if not self.closed then
     local buf, pos = self.buf, self.pos
     local i, j = find(buf, pat, pos, true)
-    if not i and pos > #buf and not self.timeout and self.rx == "single" then
-      local cqe, res, data = aw_recv(self.ring, self.fd, RECV_SIZE, 0, self, "p1")
+    if not i and pos > #buf and self.rx == "single" then
+      local cqe, res, data = recv_once(self)
       if cqe ~= nil then
         self.p1 = false
         if cqe == false then res, data = after_wait(task_of[co_running()], false, res, data) end
