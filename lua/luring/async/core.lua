@@ -271,10 +271,11 @@ local function set_io_deadline(task, at)
   end
 end
 
+core.set_io_deadline = set_io_deadline
+
 -- For a fast path (core.aw) with a timeout: the calling task's deadline, `seconds` from
 -- now; the task, or nil outside one (core.aw then declines, and the general path
 -- raises). The caller sets task.io_deadline = false after the wait.
-core.set_io_deadline = set_io_deadline
 function core.arm_deadline(seconds)
   local task = task_of[co_running()]
   if task then set_io_deadline(task, now() + seconds) end

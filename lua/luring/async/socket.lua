@@ -153,7 +153,6 @@ local function clear_pending(self, h)
   end
 end
 
--- Waits for the request `h` of `task` on this socket, noting it so close() can cancel it.
 -- One recv (or send of all of data) by core.aw: cqe, res, data as aw's, or nothing when
 -- the general path is needed. With the socket's timeout, the task's deadline is armed
 -- around it (core.arm_deadline): when it passes, the request is cancelled and the
@@ -175,6 +174,7 @@ local function send_once(self, data)
   return cqe, res
 end
 
+-- Waits for the request `h` of `task` on this socket, noting it so close() can cancel it.
 local function wait_on(self, task, h, deadline, makes_fd)
   note_pending(self, h)
   local res, a, b = await(task, h, deadline, makes_fd)
@@ -222,10 +222,22 @@ local function filled(self, res, data)
   return nil
 end
 
+-- The receive fast paths' recv: one by core.aw (recv_once, with the socket's timeout)
+-- into the buffer. true, or an error word; nil when core.aw declined (the caller takes
+-- its general path).
+local function fill_fast(self)
+  local cqe, res, data = recv_once(self)
+  if cqe == nil then return nil end
+  self.p1 = false
+  if cqe == false then res, data = after_wait(task_of[co_running()], false, res, data) end
+  return filled(self, res, data) or true
+end
+
 -- Receives more bytes into the buffer. Returns nil, or an error word. The wait is by
 -- core.aw where it can be (the hot path of every receive), noted in self.p1 for close()
 -- to cancel; `deadline` is then the task's (core.set_io_deadline).
 local function fill_single(self, task, deadline)
+  -- (Not recv_once: the deadline is the whole call's, not the socket's timeout from now.)
   if deadline then set_io_deadline(task, deadline) end
   local cqe, res, data = aw_recv(self.ring, self.fd, RECV_SIZE, 0, self, "p1")
   if deadline then task.io_deadline = false end
@@ -386,8 +398,8 @@ end
 -- byte at all before the close is nil, "closed" too, as LuaSocket's.
 function Socket:receive(pattern, prefix)
   -- The hot path of a request-response protocol: a byte count this socket was asked for
-  -- before (so known to be valid: count_pattern), no prefix, nothing
-  -- buffered, and one recv that brings exactly that many bytes.
+  -- before (so known to be valid: count_pattern), no prefix, nothing buffered, and one
+  -- recv that brings exactly that many bytes.
   if pattern == self.count_pattern and prefix == nil and self.pos > #self.buf and
      not self.closed and self.rx == "single" then
     local cqe, res, data = recv_once(self)
@@ -407,12 +419,9 @@ function Socket:receive(pattern, prefix)
     local buf, pos = self.buf, self.pos
     local i = find(buf, "\n", pos, true)
     if not i and pos > #buf and self.rx == "single" then
-      local cqe, res, data = recv_once(self)
-      if cqe ~= nil then
-        self.p1 = false
-        if cqe == false then res, data = after_wait(task_of[co_running()], false, res, data) end
-        local err = filled(self, res, data)
-        if err then return nil, err, "" end
+      local got = fill_fast(self)
+      if got ~= nil then
+        if got ~= true then return nil, got, "" end
         buf, pos = self.buf, self.pos
         i = find(buf, "\n", pos, true)
       end
@@ -526,8 +535,8 @@ end
 -- sock:send(data [, i [, j]]): sends all of data:sub(i, j). The index of the last byte
 -- sent, or nil, err, last.
 function Socket:send(data, i, j)
-  -- The hot path: a whole string, sent by one request of core.aw (noted in
-  -- self.p2 for close() to cancel).
+  -- The hot path: a whole string, sent by one request of core.aw (noted in self.p2 for
+  -- close() to cancel).
   if i == nil and j == nil and not self.closed then
     local cqe, res = send_once(self, data)
     if cqe ~= nil then
@@ -595,12 +604,9 @@ local function receive_until(self, pat, inclusive)
     local buf, pos = self.buf, self.pos
     local i, j = find(buf, pat, pos, true)
     if not i and pos > #buf and self.rx == "single" then
-      local cqe, res, data = recv_once(self)
-      if cqe ~= nil then
-        self.p1 = false
-        if cqe == false then res, data = after_wait(task_of[co_running()], false, res, data) end
-        local err = filled(self, res, data)
-        if err then return nil, err, "" end
+      local got = fill_fast(self)
+      if got ~= nil then
+        if got ~= true then return nil, got, "" end
         buf, pos = self.buf, self.pos
         i, j = find(buf, pat, pos, true)
       end
