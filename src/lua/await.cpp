@@ -15,7 +15,7 @@
 //   ring moves the receives of its batch after the batch's other requests
 //   (uring::SubmissionQueue::order_receives_last). luring.async turns it on for its ring.
 // luring._await(): a table of aw.<op>(ring, args... [, note, key]) for read, write,
-//   recv and send: the op's arguments without the callback. When the calling coroutine
+//   recv and send (the op's arguments without the callback) and recv_until (below). When the calling coroutine
 //   is a fast task of the ring, the arguments have exactly the types and ranges the op
 //   takes, the ring is open, the SQ has room, and note[key] is nil or false (when a note
 //   table is given): queues, stores the handle as the task's pending one and in
@@ -25,6 +25,12 @@
 //   being fast while it waited (the caller owes the wait its slow end). Otherwise it
 //   returns nothing at once, having done nothing: the caller takes its general path,
 //   which raises the right errors and retries a full SQ.
+// aw.recv_until(ring, fd, size, flags, delim, mode [, note, key]): a recv whose
+//   completion, when the bytes hold `delim` (1..255 bytes) once and at their end, hands
+//   back only the part the caller wants and true: mode 0 the bytes before delim, 1 all
+//   of them, 2 a line (delim "\n", a CR before it dropped, none elsewhere). Otherwise the
+//   bytes, as recv. A request-response protocol's receive is then one Lua string, not a
+//   chunk and then the part cut out of it (luring.async's receive('*l'), receiveuntil).
 #include <climits>
 #include <cstring>
 
@@ -38,15 +44,19 @@ namespace {
 //   f  a descriptor (integer, 0 .. INT_MAX)    s  a string
 //   n  a size (integer, 0 .. kMaxTransfer)     o  an offset (integer >= 0)
 //   g  flags (integer, 0 .. INT_MAX)           r  recv flags (g without MSG_TRUNC)
+//   d  a delimiter (a string of 1..255 bytes)  m  recv_until's mode (0, 1, 2)
 struct AwaitOp {
     const char* name;
     const char* args;
+    const OpDesc* op;  // nullptr: the module's op of that name
 };
+
 constexpr AwaitOp kAwaitOps[] = {
-    {"read", "fno"},
-    {"write", "fso"},
-    {"recv", "fnr"},
-    {"send", "fsg"},
+    {"read", "fno", nullptr},
+    {"write", "fso", nullptr},
+    {"recv", "fnr", nullptr},
+    {"send", "fsg", nullptr},
+    {"recv_until", "fnrdm", &kRecvUntil},
 };
 
 // An integer in [lo, hi] at idx, into *v; false for anything else (a float, a string).
@@ -82,6 +92,19 @@ bool read_arguments(lua_State* L, const char* kinds, OpArgs& a) {
             case 'o':
                 if (!integer_in(L, idx, 0, LUA_MAXINTEGER, &v)) return false;
                 a.n[0] = v;
+                break;
+            case 'd': {  // after 'n': its bytes go behind the recv's in the slot buffer
+                std::size_t len = 0;
+                if (lua_type(L, idx) != LUA_TSTRING) return false;
+                a.str2 = lua_tolstring(L, idx, &len);
+                if (len == 0 || len > 255) return false;
+                a.str2_len = len;
+                a.buf = a.out_len + 2 + static_cast<std::uint32_t>(len);
+                break;
+            }
+            case 'm':
+                if (!integer_in(L, idx, 0, 2, &v)) return false;
+                a.n[1] = v;
                 break;
             case 'g':
             case 'r':
@@ -199,7 +222,7 @@ int receives_last(lua_State* L) {
 int await_ops(lua_State* L) {
     lua_createtable(L, 0, sizeof kAwaitOps / sizeof kAwaitOps[0]);
     for (const AwaitOp& w : kAwaitOps) {
-        const OpDesc* op = find_op(w.name);
+        const OpDesc* op = w.op != nullptr ? w.op : find_op(w.name);
         if (op == nullptr || std::strlen(w.args) != op->nargs) {
             return luaL_error(L, "luring._await: no op %s of %d arguments", w.name,
                               static_cast<int>(std::strlen(w.args)));

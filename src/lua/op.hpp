@@ -84,6 +84,8 @@ extern const OpDesc kNetOps[];
 extern const OpDesc kTimeOps[];
 // All of them, for whoever walks every op (the module's tables, await.cpp's lookup).
 inline const OpDesc* const kOpLists[] = {kIoOps, kFsOps, kNetOps, kTimeOps};
+// recv with a delimiter, for luring.async's receives only: not a luring.<op> (await.cpp).
+extern const OpDesc kRecvUntil;
 
 // The generic entry point: a C closure whose upvalue 1 is its OpDesc (light userdata).
 int op_entry(lua_State* L);

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "buffer.hpp"
@@ -237,7 +238,51 @@ void prep_writev(lua_State* L, uring::Sqe& sqe, const OpArgs& a, char* buf) {
                        static_cast<std::uint64_t>(a.n[0]));
 }
 
+// ---- recv_until(fd, size, flags, delim, mode): luring._await's only (await.cpp says what
+// it gives). Its slot buffer: the recv's `size` bytes, then the mode, delim's length and
+// delim (prep writes them, push reads them: the request owns its buffer to the end).
+enum : unsigned char { kUntilBefore = 0, kUntilWith = 1, kUntilLine = 2 };
+
+void prep_recv_until(lua_State*, uring::Sqe& sqe, const OpArgs& a, char* buf) {
+    buf[a.out_len] = static_cast<char>(a.n[1]);
+    buf[a.out_len + 1] = static_cast<char>(a.str2_len);
+    std::memcpy(buf + a.out_len + 2, a.str2, a.str2_len);
+    uring::prep_recv(sqe, a.fd, buf, a.out_len, static_cast<int>(a.n[0]));
+}
+
+// The part and true when the bytes are one whole part (see aw.recv_until), else the bytes.
+int push_until(lua_State* L, std::int32_t res, const Slot& s) {
+    const std::size_t n = res > 0 ? std::min(static_cast<std::uint32_t>(res), s.len) : 0U;
+    const char* data = s.buf;
+    const auto mode = static_cast<unsigned char>(s.buf[s.len]);
+    const auto dlen = static_cast<std::size_t>(static_cast<unsigned char>(s.buf[s.len + 1]));
+    const char* delim = s.buf + s.len + 2;
+    if (n >= dlen && n > 0) {
+        if (mode == kUntilLine) {
+            std::size_t e = n - 1;
+            if (std::memchr(data, '\n', n) == data + e) {
+                if (e > 0 && data[e - 1] == '\r') --e;
+                if (std::memchr(data, '\r', e) == nullptr) {
+                    lua_pushlstring(L, data, e);
+                    lua_pushboolean(L, 1);
+                    return 2;
+                }
+            }
+        } else if (memmem(data, n, delim, dlen) == data + n - dlen) {
+            lua_pushlstring(L, data, mode == kUntilWith ? n : n - dlen);
+            lua_pushboolean(L, 1);
+            return 2;
+        }
+    }
+    lua_pushlstring(L, data, n);
+    return 1;
+}
+
 }  // namespace
+
+// Not one of the module's ops (luring.recv_until does not exist): luring._await's only.
+const OpDesc kRecvUntil = {
+    "recv_until", uring::Op::recv, 5, 0, nullptr, prep_recv_until, push_until, nullptr};
 
 // luring.recv_buffers(ring, count, size) -> 0 or -errno: sets up the ring's provided
 // buffers for recv_multishot, `count` (a power of two up to 32768) of `size` bytes (up

@@ -811,6 +811,71 @@ case("await_internals", function()
   end)
 end)
 
+case("recv_until_whole_parts", function()
+  -- core.aw.recv_until, the recv of receive('*l') and receiveuntil's fast paths: when
+  -- the bytes one recv brings are one whole part (the delimiter once, at their end), it
+  -- gives that part alone and true; otherwise the bytes as recv would. And the receives
+  -- built on it give what the buffered way gives for each of these inputs.
+  local core = require "luring.async.core"
+  local LINE, BEFORE, WITH = 2, 0, 1
+  local inputs = {
+    { "abc\n", "\n", LINE, "abc", true }, { "abc\r\n", "\n", LINE, "abc", true },
+    { "\n", "\n", LINE, "", true }, { "\r\n", "\n", LINE, "", true },
+    { "a\rb\n", "\n", LINE, "a\rb\n" }, { "ab\ncd\n", "\n", LINE, "ab\ncd\n" },
+    { "abc", "\n", LINE, "abc" }, { "\r\r\n", "\n", LINE, "\r\r\n" },
+    { "GET /\r\n\r\n", "\r\n\r\n", BEFORE, "GET /", true },
+    { "GET /\r\n\r\n", "\r\n\r\n", WITH, "GET /\r\n\r\n", true },
+    { "a\r\n\r\nb\r\n\r\n", "\r\n\r\n", BEFORE, "a\r\n\r\nb\r\n\r\n" },
+    { "ab", "abc", BEFORE, "ab" }, { "x--", "--", BEFORE, "x", true },
+    { "--", "--", BEFORE, "", true }, { "a-b", "--", BEFORE, "a-b" },
+  }
+  async.run(function()
+    local client, peer = pair()
+    local ring, fd = async.ring(), client:getfd()
+    for _, c in ipairs(inputs) do
+      local input, delim, mode, want, whole = c[1], c[2], c[3], c[4], c[5]
+      assert(peer:send(input))
+      local cqe, res, part, flag = core.aw.recv_until(ring, fd, 100, 0, delim, mode)
+      assert(cqe and res == #input, ("%q: res %s"):format(input, tostring(res)))
+      assert(part == want and flag == whole,
+             ("%q %q %d: got %q, %s"):format(input, delim, mode, part, tostring(flag)))
+    end
+    -- Arguments it does not take: nothing done (the general path's affair).
+    for _, bad in ipairs({ { "", LINE }, { string.rep("d", 256), BEFORE }, { "\n", 3 },
+                           { "\n", -1 }, { 10, BEFORE } }) do
+      assert(select("#", core.aw.recv_until(ring, fd, 100, 0, bad[1], bad[2])) == 0)
+    end
+    assert(ring:in_flight() == 0, "a request was queued")
+    -- receive('*l') and receiveuntil on the same inputs, each sent whole before the
+    -- receive, against the same bytes already buffered (the general way).
+    for _, input in ipairs({ "abc\n", "abc\r\n", "\n", "a\rb\n", "ab\ncd\n", "x\r\ry\r\n" }) do
+      assert(peer:send(input))
+      local fast = { client:receive() }
+      while client:dirty() do assert(client:receive()) end
+      assert(peer:send("z" .. input))
+      assert(client:receive(1) == "z")
+      local slow = { client:receive() }
+      assert(same(fast, slow), ("%q: %s against %s"):format(input, show(fast), show(slow)))
+      while client:dirty() do assert(client:receive()) end
+    end
+    for _, input in ipairs({ "h\r\n\r\n", "a\r\n\r\nb\r\n\r\n", "\r\n\r\n" }) do
+      for _, inclusive in ipairs({ false, true }) do
+        local it = client:receiveuntil("\r\n\r\n", { inclusive = inclusive })
+        assert(peer:send(input))
+        local fast = { it() }
+        while client:dirty() do assert(it()) end
+        assert(peer:send("z" .. input))
+        assert(client:receive(1) == "z")
+        local slow = { it() }
+        assert(same(fast, slow), ("%q: %s against %s"):format(input, show(fast), show(slow)))
+        while client:dirty() do assert(it()) end
+      end
+    end
+    client:close()
+    peer:close()
+  end)
+end)
+
 case("close_after_send_completed", function()
   -- A send whose request completed with part of the data, but whose task a close reached
   -- first: those bytes went out, so send says so (nil, "closed", last: LuaSocket's index

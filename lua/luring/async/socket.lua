@@ -18,7 +18,7 @@ local math_type = math.type
 local strerror = luring.strerror
 local errno = luring.errno
 local l_recv, l_send = luring.recv, luring.send
-local aw_recv, aw_send = core.aw.recv, core.aw.send
+local aw_recv, aw_send, aw_recv_until = core.aw.recv, core.aw.send, core.aw.recv_until
 
 local socket = {}
 
@@ -222,14 +222,24 @@ local function filled(self, res, data)
   return nil
 end
 
--- The receive fast paths' recv: one by core.aw (recv_once, with the socket's timeout)
--- into the buffer. true, or an error word; nil when core.aw declined (the caller takes
--- its general path).
-local function fill_fast(self)
-  local cqe, res, data = recv_once(self)
+-- The receive fast paths' recv (receive('*l'), receiveuntil): one by core.aw, the
+-- socket's timeout armed around it. When the bytes are one whole part (a line, or up to
+-- a delimiter that is at their end and nowhere before), the C side hands back that part
+-- alone: "whole", part, nothing buffered. Else true (the bytes buffered), or an error
+-- word; nil when core.aw declined (the caller takes its general path). mode: 0 the part
+-- before pat, 1 with it, 2 a line (pat "\n").
+local function fill_fast(self, pat, mode)
+  local t, task = self.timeout, nil
+  if t then task = arm_deadline(t) end
+  local cqe, res, data, whole = aw_recv_until(self.ring, self.fd, RECV_SIZE, 0, pat, mode,
+                                              self, "p1")
+  if task then task.io_deadline = false end
   if cqe == nil then return nil end
   self.p1 = false
-  if cqe == false then res, data = after_wait(task_of[co_running()], false, res, data) end
+  if cqe == false then
+    res, data, whole = after_wait(task_of[co_running()], false, res, data, whole)
+  end
+  if whole and not self.closed then return "whole", data end
   return filled(self, res, data) or true
 end
 
@@ -419,7 +429,8 @@ function Socket:receive(pattern, prefix)
     local buf, pos = self.buf, self.pos
     local i = find(buf, "\n", pos, true)
     if not i and pos > #buf and self.rx == "single" then
-      local got = fill_fast(self)
+      local got, line = fill_fast(self, "\n", 2)
+      if got == "whole" then return line end
       if got ~= nil then
         if got ~= true then return nil, got, "" end
         buf, pos = self.buf, self.pos
@@ -604,7 +615,8 @@ local function receive_until(self, pat, inclusive)
     local buf, pos = self.buf, self.pos
     local i, j = find(buf, pat, pos, true)
     if not i and pos > #buf and self.rx == "single" then
-      local got = fill_fast(self)
+      local got, part = fill_fast(self, pat, inclusive and 1 or 0)
+      if got == "whole" then return part end
       if got ~= nil then
         if got ~= true then return nil, got, "" end
         buf, pos = self.buf, self.pos
