@@ -148,15 +148,20 @@ int await_op(lua_State* L) {
         return 0;
     }
     const int note = 2 + nargs;
+    bool new_key = false;
     if (noted) {
         if (lua_type(L, note) != LUA_TTABLE || lua_type(L, note + 1) != LUA_TSTRING) return 0;
         lua_pushvalue(L, note + 1);
-        lua_rawget(L, note);
+        const int was = lua_rawget(L, note);
         const bool busy = lua_toboolean(L, -1) != 0;  // nil or false: free
         lua_settop(L, top);
         if (busy) return 0;
+        new_key = was == LUA_TNIL;
+    }
+    if (new_key) {
         // note[key] = true first: a new key may need memory, and running out must raise
-        // before the request is queued, not after (it would never be waited for).
+        // before the request is queued, not after (it would never be waited for). A key
+        // that holds false already (the usual case) takes the handle without allocating.
         lua_pushvalue(L, note + 1);
         lua_pushboolean(L, 1);
         lua_rawset(L, note);
@@ -164,7 +169,7 @@ int await_op(lua_State* L) {
     lua_pushthread(L);   // the callback: this coroutine
     queue_request(L, r, op, a, lua_gettop(L));
     if (lua_isnil(L, -1)) {  // the SQ is full
-        if (noted) {  // over the existing key: no allocation
+        if (new_key) {  // over the key just made: no allocation
             lua_pushvalue(L, note + 1);
             lua_pushboolean(L, 0);
             lua_rawset(L, note);
