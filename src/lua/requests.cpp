@@ -64,6 +64,8 @@ void Requests::abandon() noexcept {
     free_count_ = 0;
     in_flight_ = 0;
     silent_ = 0;
+    file_users_ = 0;
+    buffer_users_ = 0;
 }
 
 }  // namespace luring::lua

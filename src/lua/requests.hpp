@@ -17,6 +17,13 @@ namespace luring::lua {
 
 struct OpDesc;
 
+// What a request uses of its ring's registrations (Slot::uses): dropping a registration
+// is refused while a request that uses it is in flight (see fixed.cpp).
+namespace uses {
+inline constexpr std::uint8_t files = 1U << 0;    // a registered file (IOSQE_FIXED_FILE)
+inline constexpr std::uint8_t buffers = 1U << 1;  // a registered buffer (read/write_fixed)
+}  // namespace uses
+
 struct Slot {
     std::uint32_t generation = 1;  // so the first handle is not 0
     std::uint32_t next_free = 0;
@@ -27,6 +34,7 @@ struct Slot {
     // the final CQE of the request behind it (chain_next) ends it too.
     bool silent = false;
     bool sync = false;             // done synchronously: the CQE's result is held_res
+    std::uint8_t uses = 0;         // uses::*, set before start()
     std::int32_t held_res = 0;     // a sync result, or a zero-copy send's until F_NOTIF
     std::uint64_t chain_prev = 0;  // user_data of a silent request ahead in the chain
     std::uint32_t len = 0;         // read/recv: the size asked for; never hand out more
@@ -83,6 +91,9 @@ public:
     std::uint32_t in_flight() const noexcept { return in_flight_; }
     // Requests in flight that may end without a CQE of their own (silent chain members).
     std::uint32_t silent() const noexcept { return silent_; }
+    // Requests in flight that use a registered file / a registered buffer.
+    std::uint32_t file_users() const noexcept { return file_users_; }
+    std::uint32_t buffer_users() const noexcept { return buffer_users_; }
     std::uint32_t capacity() const noexcept { return count_; }
     std::uint32_t free_count() const noexcept { return free_count_; }
 
@@ -96,6 +107,10 @@ public:
 
 private:
     bool grow() noexcept;
+    void count_uses(std::uint8_t u, int delta) noexcept {
+        if ((u & uses::files) != 0) file_users_ += static_cast<std::uint32_t>(delta);
+        if ((u & uses::buffers) != 0) buffer_users_ += static_cast<std::uint32_t>(delta);
+    }
     bool replace_buffer(std::uint32_t i, std::uint32_t size) noexcept;
 
     Slot* slots_ = nullptr;
@@ -104,6 +119,8 @@ private:
     std::uint32_t free_count_ = 0;
     std::uint32_t in_flight_ = 0;
     std::uint32_t silent_ = 0;
+    std::uint32_t file_users_ = 0;
+    std::uint32_t buffer_users_ = 0;
 };
 
 // The hot path, inline: a request is one acquire/start and one find/finish.
@@ -126,6 +143,7 @@ inline std::uint64_t Requests::start(std::uint32_t i, const OpDesc* op) noexcept
     s.op = op;
     ++in_flight_;
     if (s.silent) ++silent_;
+    if (s.uses != 0) count_uses(s.uses, 1);
     return user_data(s, i);
 }
 inline std::uint32_t Requests::find(std::uint64_t user_data) const noexcept {
@@ -139,6 +157,8 @@ inline std::uint32_t Requests::find(std::uint64_t user_data) const noexcept {
 inline void Requests::finish(std::uint32_t i) noexcept {
     Slot& s = slots_[i];
     if (s.silent) --silent_;
+    if (s.uses != 0) count_uses(s.uses, -1);
+    s.uses = 0;
     s.op = nullptr;
     s.silent = false;
     s.sync = false;
