@@ -87,7 +87,7 @@ const luaL_Reg kBufferMethods[] = {
 
 }  // namespace
 
-Buffer* check_buffer(lua_State* L, int arg) {
+Buffer* to_buffer(lua_State* L, int arg) {
     if (lua_type(L, arg) == LUA_TUSERDATA) {
         const std::size_t len = lua_rawlen(L, arg);
         auto* b = static_cast<Buffer*>(lua_touserdata(L, arg));
@@ -95,8 +95,13 @@ Buffer* check_buffer(lua_State* L, int arg) {
             return b;
         }
     }
-    luaL_typeerror(L, arg, kBufferMeta);
     return nullptr;
+}
+
+Buffer* check_buffer(lua_State* L, int arg) {
+    Buffer* b = to_buffer(L, arg);
+    if (b == nullptr) luaL_typeerror(L, arg, kBufferMeta);
+    return b;
 }
 
 void open_buffer(lua_State* L) {

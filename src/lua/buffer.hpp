@@ -26,6 +26,8 @@ struct Buffer {
 // The buffer at `arg`, or raises "bad argument #arg (luring.Buffer expected, got ...)".
 // Checked by tag and length, as rings are (to_ring), not by metatable.
 Buffer* check_buffer(lua_State* L, int arg);
+// The buffer at `arg`, or nullptr.
+Buffer* to_buffer(lua_State* L, int arg);
 
 // Sets luring.buffer and the buffer metatable up in the module table on top.
 void open_buffer(lua_State* L);

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "buffer.hpp"
+#include "fixed.hpp"
 #include "module.hpp"
 
 namespace luring::lua {
@@ -127,6 +128,10 @@ const luaL_Reg kRingFunctions[] = {
     {"in_flight", ring_in_flight},
     {"run_once", ring_run_once},
     {"recv_buffers", recv_buffers},
+    {"register_files", register_files},
+    {"unregister_files", unregister_files},
+    {"register_buffers", register_buffers},
+    {"unregister_buffers", unregister_buffers},
     {"setup_flags", ring_setup_flags},
     {nullptr, nullptr},
 };
@@ -234,6 +239,7 @@ extern "C" __attribute__((visibility("default"))) int luaopen_luring(lua_State* 
     lua_setfield(L, -2, "_test_gc_on_push");
     open_await(L);
     open_buffer(L);
+    open_fixed(L);
     open_fs(L);
     open_net(L);
     open_time(L);

@@ -67,6 +67,11 @@ struct LuaRing {
     std::uint64_t lacks_ops = 0;  // opcodes below 64 the kernel lacks (bit n: opcode n)
     TaskTable tasks;  // luring.async's tasks on this ring (see await.cpp)
     uring::BufRing recv_bufs;  // recv_multishot's buffers (group kRecvGroup), when set up
+    // Registered files: the generation of the current registration (0: none), which
+    // each handle carries, and the last one given out (fixed.cpp).
+    std::uint32_t files_gen = 0;
+    std::uint32_t files_last_gen = 0;
+    bool buffers_registered = false;  // refs[&kFixedBuffersKey] is their table
     lua_Integer handled = 0;  // completions handled by the running do_cqes
     int dispatch_depth = 0;   // nesting of do_cqes on this ring
     // Test hook (luring._test_gc_on_push): a full collection, finalizers included, right
@@ -143,6 +148,9 @@ std::uint64_t check_offset(lua_State* L, int arg);
 int check_flags(lua_State* L, int arg);
 std::uint32_t check_size(lua_State* L, int arg);
 bool check_callback(lua_State* L, int arg);
+// A descriptor, or a registered file handle of a ring (fixed.cpp): queue() checks that
+// the handle is of the ring the request goes to and sets IOSQE_FIXED_FILE.
+void check_file(lua_State* L, int arg, OpArgs& a);
 
 // The module's entry points (queue_init has the Ring metatable as upvalue 1).
 int queue_init(lua_State* L);
@@ -156,6 +164,10 @@ int ring_run(lua_State* L);
 int ring_in_flight(lua_State* L);
 int ring_run_once(lua_State* L);
 int recv_buffers(lua_State* L);
+int register_files(lua_State* L);
+int unregister_files(lua_State* L);
+int register_buffers(lua_State* L);
+int unregister_buffers(lua_State* L);
 int ring_setup_flags(lua_State* L);
 int probe(lua_State* L);
 int test_gc_on_push(lua_State* L);

@@ -37,6 +37,15 @@ struct OpArgs {
     int pin = 0;                      // stack index of a value kept alive to the final CQE
     std::uint32_t buf = 0;            // bytes the slot's buffer must hold for prep()
     std::uint32_t out_len = 0;        // the most bytes the callback may be handed
+    // A registered file in place of `fd` (check_file): fd is its index, and queue()
+    // checks that it is of this ring (file_serial) and registration (file_gen, 0: none).
+    std::uint32_t file_serial = 0;
+    std::uint32_t file_gen = 0;
+    int file_arg = 0;                 // its stack index, for the error
+    // Stack index of a buffer that must be one of the ring's registered buffers
+    // (read_fixed, write_fixed); queue() finds its registration index, buf_index.
+    int fixed_buf = 0;
+    std::uint16_t buf_index = 0;
 };
 
 // Op properties (OpDesc::flags).

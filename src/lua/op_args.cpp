@@ -3,12 +3,20 @@
 #include <climits>
 #include <cstring>
 
+#include "fixed.hpp"
 #include "module.hpp"
 
 namespace luring::lua {
 
 int check_fd(lua_State* L, int arg) {
-    lua_Integer fd = luaL_checkinteger(L, arg);
+    int ok = 0;
+    lua_Integer fd = lua_tointegerx(L, arg, &ok);
+    if (ok == 0) {
+        if (to_fixed_file(L, arg) != nullptr) {
+            luaL_argerror(L, arg, "a registered file cannot stand in for a descriptor here");
+        }
+        fd = luaL_checkinteger(L, arg);  // raises, saying what it got
+    }
     luaL_argcheck(L, fd >= 0 && fd <= INT_MAX, arg, "file descriptor out of range");
     return static_cast<int>(fd);
 }

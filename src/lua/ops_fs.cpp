@@ -275,7 +275,7 @@ int push_statx(lua_State* L, std::int32_t res, const Slot& s) {
 
 // ---- fsync(fd, datasync, cb) -> cb(cqe, res)   (5.1)
 void check_fsync(lua_State* L, int base, OpArgs& a) {
-    a.fd = check_fd(L, base);
+    check_file(L, base, a);
     a.n[0] = check_opt_bool(L, base + 1) ? uring::kFsyncDatasync : 0;
 }
 void prep_fsync(lua_State*, uring::Sqe& sqe, const OpArgs& a, char*) {
@@ -284,7 +284,7 @@ void prep_fsync(lua_State*, uring::Sqe& sqe, const OpArgs& a, char*) {
 
 // ---- fallocate(fd, mode, offset, len, cb) -> cb(cqe, res)   (5.6)
 void check_fallocate(lua_State* L, int base, OpArgs& a) {
-    a.fd = check_fd(L, base);
+    check_file(L, base, a);
     a.n[0] = check_mask(L, base + 1, bits_of(kFallocFlags),
                         "mode must be 0 or luring.falloc.* values combined with |");
     a.n[1] = check_length(L, base + 2, 0, "offset must be >= 0");

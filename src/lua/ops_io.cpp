@@ -34,7 +34,7 @@ int push_input(lua_State* L, std::int32_t res, const Slot& s) {
 // check_write, check_read, check_recv and check_send have a twin for valid arguments in
 // await.cpp (read_arguments, luring.async's fast path): a change here goes there too.
 void check_write(lua_State* L, int base, OpArgs& a) {
-    a.fd = check_fd(L, base);
+    check_file(L, base, a);
     check_output(L, base + 1, a);
     a.n[0] = static_cast<std::int64_t>(check_offset(L, base + 2));
 }
@@ -45,7 +45,7 @@ void prep_write(lua_State*, uring::Sqe& sqe, const OpArgs& a, char* buf) {
 
 // ---- read(fd, size, offset, cb) -> cb(cqe, res, data)
 void check_read(lua_State* L, int base, OpArgs& a) {
-    a.fd = check_fd(L, base);
+    check_file(L, base, a);
     a.buf = a.out_len = check_size(L, base + 1);
     a.n[0] = static_cast<std::int64_t>(check_offset(L, base + 2));
 }
@@ -55,7 +55,7 @@ void prep_read(lua_State*, uring::Sqe& sqe, const OpArgs& a, char* buf) {
 
 // ---- recv(fd, size, flags, cb) -> cb(cqe, res, data)
 void check_recv(lua_State* L, int base, OpArgs& a) {
-    a.fd = check_fd(L, base);
+    check_file(L, base, a);
     a.buf = a.out_len = check_size(L, base + 1);
     a.n[0] = check_flags(L, base + 2);
     // With MSG_TRUNC the kernel reports the full length but copies at most `size` bytes
@@ -72,7 +72,7 @@ void prep_recv(lua_State*, uring::Sqe& sqe, const OpArgs& a, char* buf) {
 // It ends (more false) with 0 at end of stream, -ENOBUFS when every buffer was taken
 // before dispatch gave one back, -ECANCELED, or an error: queue it again to go on.
 void check_recv_multishot(lua_State* L, int base, OpArgs& a) {
-    a.fd = check_fd(L, base);
+    check_file(L, base, a);
     a.n[0] = check_flags(L, base + 1);
     luaL_argcheck(L, (a.n[0] & (MSG_TRUNC | MSG_WAITALL)) == 0, base + 1,
                   "MSG_TRUNC and MSG_WAITALL are not supported");
@@ -99,12 +99,12 @@ void check_span(lua_State* L, int buf, int len_arg, int at_arg, OpArgs& a) {
 char* span(const OpArgs& a) { return const_cast<char*>(a.str); }  // the buffer's, ours
 
 void check_file_span(lua_State* L, int base, OpArgs& a) {
-    a.fd = check_fd(L, base);
+    check_file(L, base, a);
     a.n[0] = static_cast<std::int64_t>(check_offset(L, base + 2));
     check_span(L, base + 1, base + 3, base + 4, a);
 }
 void check_socket_span(lua_State* L, int base, OpArgs& a) {
-    a.fd = check_fd(L, base);
+    check_file(L, base, a);
     a.n[0] = check_flags(L, base + 2);
     check_span(L, base + 1, base + 3, base + 4, a);
 }
@@ -131,7 +131,7 @@ void prep_send_from(lua_State*, uring::Sqe& sqe, const OpArgs& a, char*) {
 
 // ---- send(fd, content, flags, cb) -> cb(cqe, res)
 void check_send(lua_State* L, int base, OpArgs& a) {
-    a.fd = check_fd(L, base);
+    check_file(L, base, a);
     check_output(L, base + 1, a);
     a.n[0] = check_flags(L, base + 2);
 }
@@ -167,7 +167,7 @@ lua_Integer copy_sequence(lua_State* L, int arg, int type, const char* what) {
 }
 
 void check_readv(lua_State* L, int base, OpArgs& a) {
-    a.fd = check_fd(L, base);
+    check_file(L, base, a);
     const lua_Integer n = copy_sequence(L, base + 1, LUA_TNUMBER, "must hold only sizes");
     std::uint64_t total = 0;
     for (lua_Integer k = 1; k <= n; ++k) {
@@ -219,7 +219,7 @@ int push_readv(lua_State* L, std::int32_t res, const Slot& s) {
 // ---- writev(fd, strings, offset, cb) -> cb(cqe, res)
 // The strings are pinned through a copy of the table, so the caller may change its own.
 void check_writev(lua_State* L, int base, OpArgs& a) {
-    a.fd = check_fd(L, base);
+    check_file(L, base, a);
     a.n[1] = copy_sequence(L, base + 1, LUA_TSTRING, "must hold only strings");
     a.n[0] = static_cast<std::int64_t>(check_offset(L, base + 2));
     a.pin = base + 1;

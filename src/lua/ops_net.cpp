@@ -33,7 +33,7 @@ struct AcceptAddr {
 
 // ---- accept(fd, flags, cb) -> cb(cqe, res, peer)   (peer nil on failure)
 void check_accept(lua_State* L, int base, OpArgs& a) {
-    a.fd = check_fd(L, base);
+    check_file(L, base, a);
     a.n[0] = check_flags(L, base + 1);
     a.buf = sizeof(AcceptAddr);
 }
@@ -58,7 +58,7 @@ int push_accept(lua_State* L, std::int32_t res, const Slot& s) {
 // the same buffer, possibly while an earlier one is read, so each is asked with
 // getpeername instead.
 void check_multishot_accept(lua_State* L, int base, OpArgs& a) {
-    a.fd = check_fd(L, base);
+    check_file(L, base, a);
     a.n[0] = check_flags(L, base + 1);
 }
 void prep_multishot_accept(lua_State*, uring::Sqe& sqe, const OpArgs& a, char*) {
@@ -181,7 +181,7 @@ std::int32_t sync_listen(const OpArgs& a, char*) {
 // ---- shutdown(fd, how, cb) -> cb(cqe, res)   (5.11)
 // how: LuaSocket's "receive", "send", "both" (the default), or luring.shut.*.
 void check_shutdown(lua_State* L, int base, OpArgs& a) {
-    a.fd = check_fd(L, base);
+    check_file(L, base, a);
     const int arg = base + 1;
     if (lua_type(L, arg) == LUA_TSTRING) {
         const char* how = lua_tostring(L, arg);
@@ -214,7 +214,7 @@ struct MsgBuf {
 // peer: nil (a connected socket) or a table as accept and recvmsg give. a.fd2 holds the
 // flags (there is no second descriptor here).
 void check_sendmsg(lua_State* L, int base, OpArgs& a) {
-    a.fd = check_fd(L, base);
+    check_file(L, base, a);
     a.buf = sizeof(MsgBuf);
     check_output(L, base + 1, a);
     if (!lua_isnoneornil(L, base + 2)) {
@@ -243,7 +243,7 @@ void prep_sendmsg(lua_State*, uring::Sqe& sqe, const OpArgs& a, char* buf) {
 // data: exactly res bytes; peer: the sender's address table, nil when the socket gives
 // none (connected streams) or on failure.
 void check_recvmsg(lua_State* L, int base, OpArgs& a) {
-    a.fd = check_fd(L, base);
+    check_file(L, base, a);
     a.out_len = check_size(L, base + 1);
     a.n[0] = check_flags(L, base + 2);
     // As recv (ops_io.cpp): with MSG_TRUNC res could exceed the bytes there are.
@@ -285,7 +285,7 @@ int push_recvmsg(lua_State* L, std::int32_t res, const Slot& s) {
 // Zero copy: the string itself is handed to the kernel (pinned, never copied) and the
 // callback runs once, at the notification that the kernel is done with it.
 void check_send_zc(lua_State* L, int base, OpArgs& a) {
-    a.fd = check_fd(L, base);
+    check_file(L, base, a);
     a.str = luaL_checklstring(L, base + 1, &a.str_len);
     a.pin = base + 1;
     if (a.str_len > static_cast<std::size_t>(kMaxTransfer)) a.str_len = kMaxTransfer;

@@ -109,7 +109,7 @@ void prep_link_timeout(lua_State*, uring::Sqe& sqe, const OpArgs& a, char* buf) 
 // ---- poll_add(fd, events, cb) -> cb(cqe, res)   (5.1; res the ready mask)
 // ---- poll_multishot(fd, events, cb) -> cb(cqe, res, more)   (5.13)
 void check_poll(lua_State* L, int base, OpArgs& a) {
-    a.fd = check_fd(L, base);
+    check_file(L, base, a);
     a.n[0] = check_events(L, base + 1);
 }
 void prep_poll_add(lua_State*, uring::Sqe& sqe, const OpArgs& a, char*) {

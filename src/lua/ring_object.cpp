@@ -12,6 +12,7 @@
 #include <cstring>
 #include <new>
 
+#include "fixed.hpp"
 #include "module.hpp"
 #include "prep.hpp"
 #include "register.hpp"
@@ -253,6 +254,9 @@ void close_ring(lua_State* L, LuaRing* r, int idx) {
         push_refs(L, r, idx);
         luaL_ref(L, LUA_REGISTRYINDEX);
     }
+    // Registered buffers are no longer the ring's to keep once nothing can write them
+    // (otherwise they stay, with the refs table).
+    if (finished) drop_registrations(L, r, idx);
     lua_rawgetp(L, LUA_REGISTRYINDEX, &kRefsKey);
     lua_pushvalue(L, idx);
     lua_pushnil(L);

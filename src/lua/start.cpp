@@ -11,6 +11,7 @@
 #include <climits>
 #include <cstring>
 
+#include "fixed.hpp"
 #include "module.hpp"
 #include "prep.hpp"
 
@@ -76,6 +77,12 @@ bool kernel_lacks(const LuaRing* r, uring::Op op) {
 int queue(lua_State* L, LuaRing* r, Member* members, std::uint32_t n, std::uint8_t link) {
     // The checks ran Lua (metamethods of the tables they read): one may have closed it.
     if (r->closed || r->closing) return luaL_argerror(L, 1, "attempt to use a closed ring");
+    // Registered files and buffers, checked here for the same reason: the checks may
+    // have run an unregister.
+    for (std::uint32_t k = 0; k < n; ++k) {
+        OpArgs& a = members[k].a;
+        if ((a.file_gen | static_cast<std::uint32_t>(a.fixed_buf)) != 0) resolve_fixed(L, r, a);
+    }
     if (r->ring.sq_space_left() < n) {
         lua_pushnil(L);
         return 1;
@@ -134,6 +141,11 @@ int queue(lua_State* L, LuaRing* r, Member* members, std::uint32_t n, std::uint8
             uring::prep_nop(*sqe);
         } else {
             m.op->prep(L, *sqe, m.a, s.buf);
+            if (m.a.file_gen != 0) {
+                sqe->flags |= uring::sqe_flag::fixed_file;
+                s.uses |= uses::files;
+            }
+            if (m.a.fixed_buf != 0) s.uses |= uses::buffers;
         }
         sqe->flags |= m.sqe_flags;
         if (k + 1 < n) sqe->flags |= link;
