@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Data I/O: luring 0.1's write, read, recv and send, recv_multishot, readv / writev, and
-// the buffer forms read_into, write_from, recv_into, send_from.
+// the buffer forms read_into, write_from, recv_into, send_from, read_fixed, write_fixed.
 //
 // What the kernel reads (a copy of a small string in the slot's buffer, or the string
 // itself, pinned) and what it writes (the slot's buffer) live until the final
@@ -127,6 +127,23 @@ void prep_recv_into(lua_State*, uring::Sqe& sqe, const OpArgs& a, char*) {
 void prep_send_from(lua_State*, uring::Sqe& sqe, const OpArgs& a, char*) {
     uring::prep_send(sqe, a.fd, a.str, static_cast<std::uint32_t>(a.str_len),
                      static_cast<int>(a.n[0]));
+}
+
+// ---- read_fixed, write_fixed: (fd, buf, offset, len, at, cb) -> cb(cqe, res)   (5.1)
+// As read_into / write_from, with buf one of the ring's registered buffers (queue()
+// finds its index): the kernel skips mapping and pinning its pages per request. The
+// span lies inside the buffer, hence inside the registered iovec, which is all of it.
+void check_fixed_span(lua_State* L, int base, OpArgs& a) {
+    check_file_span(L, base, a);
+    a.fixed_buf = base + 1;
+}
+void prep_read_fixed(lua_State*, uring::Sqe& sqe, const OpArgs& a, char*) {
+    uring::prep_read_fixed(sqe, a.fd, span(a), static_cast<std::uint32_t>(a.str_len),
+                           static_cast<std::uint64_t>(a.n[0]), a.buf_index);
+}
+void prep_write_fixed(lua_State*, uring::Sqe& sqe, const OpArgs& a, char*) {
+    uring::prep_write_fixed(sqe, a.fd, a.str, static_cast<std::uint32_t>(a.str_len),
+                            static_cast<std::uint64_t>(a.n[0]), a.buf_index);
 }
 
 // ---- send(fd, content, flags, cb) -> cb(cqe, res)
@@ -327,6 +344,10 @@ extern const OpDesc kIoOps[] = {
     {"send", uring::Op::send, 3, 0, check_send, prep_send, nullptr, nullptr},
     {"read_into", uring::Op::read, 5, 0, check_file_span, prep_read_into, nullptr, nullptr},
     {"write_from", uring::Op::write, 5, 0, check_file_span, prep_write_from, nullptr, nullptr},
+    {"read_fixed", uring::Op::read_fixed, 5, 0, check_fixed_span, prep_read_fixed, nullptr,
+     nullptr},
+    {"write_fixed", uring::Op::write_fixed, 5, 0, check_fixed_span, prep_write_fixed, nullptr,
+     nullptr},
     {"recv_into", uring::Op::recv, 5, 0, check_recv_into, prep_recv_into, nullptr, nullptr},
     {"send_from", uring::Op::send, 5, 0, check_socket_span, prep_send_from, nullptr, nullptr},
     {"readv", uring::Op::readv, 3, 0, check_readv, prep_readv, push_readv, nullptr},
