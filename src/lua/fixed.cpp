@@ -105,7 +105,9 @@ void check_file(lua_State* L, int arg, OpArgs& a) {
 
 void resolve_fixed(lua_State* L, LuaRing* r, OpArgs& a) {
     if (a.file_gen != 0) {
-        if (a.file_serial != r->serial) luaL_argerror(L, a.file_arg, "registered file of another ring");
+        if (a.file_serial != r->serial) {
+            luaL_argerror(L, a.file_arg, "registered file of another ring");
+        }
         if (a.file_gen != r->files_gen) {
             luaL_argerror(L, a.file_arg, "stale registered file: its registration was dropped");
         }
@@ -120,7 +122,8 @@ void resolve_fixed(lua_State* L, LuaRing* r, OpArgs& a) {
         lua_pop(L, 3);
     }
     if (index < 0) {
-        luaL_argerror(L, a.fixed_buf, "not a registered buffer of this ring (ring:register_buffers)");
+        luaL_argerror(L, a.fixed_buf,
+                      "not a registered buffer of this ring (ring:register_buffers)");
     }
     a.buf_index = static_cast<std::uint16_t>(index);
 }
@@ -141,7 +144,8 @@ int register_files(lua_State* L) {
     check_still_open(L, r);
     if (r->files_gen != 0) return push_result(L, -EBUSY);
     lua_settop(L, 2);
-    auto* fds = static_cast<int*>(lua_newuserdatauv(L, static_cast<std::size_t>(n) * sizeof(int), 0));
+    auto* fds =
+        static_cast<int*>(lua_newuserdatauv(L, static_cast<std::size_t>(n) * sizeof(int), 0));
     for (lua_Integer k = 1; k <= n; ++k) {
         lua_geti(L, 2, k);
         int ok = 0;
