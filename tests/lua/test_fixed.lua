@@ -303,6 +303,34 @@ case("fixed_misuse", { "read_fixed" }, function()
   testlib.close(fd)
 end)
 
+-- Argument checks can run Lua (a table's metamethods) after a handle or a buffer was
+-- checked: a registration dropped there is noticed before anything is queued.
+case("unregistered_during_checks", { "writev", "read_fixed" }, function()
+  local ring = luring.queue_init(8)
+  local _, fd = temp_file("abc")
+  local h = ring:register_files({ fd })
+  local function strings_that(action)
+    return setmetatable({}, {
+      __len = function() action(); return 1 end,
+      __index = function() return "x" end,
+    })
+  end
+  local drops_files = strings_that(function() ring:unregister_files() end)
+  helper.raises("bad argument #1 to 'writev' (stale registered file",
+                function() return ring:writev(h[1], drops_files, 0) end)
+  local buf = luring.buffer(4096)
+  register_buffers(ring, { buf })
+  helper.raises("not a registered buffer of this ring", function()
+    return ring:link {
+      { "read_fixed", fd, buf, 0, nil, nil, nil },
+      { "writev", fd, strings_that(function() ring:unregister_buffers() end), 0, nil },
+    }
+  end)
+  assert(ring:in_flight() == 0)
+  ring:close()
+  testlib.close(fd)
+end)
+
 -- The ring references its registered buffers: one the program dropped survives the
 -- collector, and the kernel still writes the right bytes into it.
 case("buffer_kept_alive", { "read_fixed" }, function()
