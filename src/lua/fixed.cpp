@@ -30,12 +30,14 @@ constexpr lua_Integer kMaxFiles = 1 << 20;
 constexpr lua_Integer kMaxBuffers = 1 << 14;
 
 // Whether the kernel could make this register call wait instead of answering: up to
-// 6.12 dropping a registration waits for the requests in flight that use it (a recv on
-// a quiet socket: for ever), and before 5.13 (no IORING_FEAT_RSRC_TAGS) registering or
-// dropping files or buffers waits until no request at all is in flight. luring answers
-// -EBUSY then, as the kernel does for a second registration.
-bool would_wait(const LuaRing* r, std::uint32_t users) {
-    if (users > 0) return true;
+// 6.12 dropping either registration waits for every request in flight that uses a
+// registered file or buffer (the two share the ring's resource node: a recv on a
+// handle of a quiet socket holds up unregister_buffers for ever), and before 5.13 (no
+// IORING_FEAT_RSRC_TAGS) registering or dropping files or buffers waits until no
+// request at all is in flight. luring answers -EBUSY then, as the kernel does for a
+// second registration. (6.13 counts each file and buffer apart; one rule for all.)
+bool would_wait(const LuaRing* r, bool dropping) {
+    if (dropping && r->requests.file_users() + r->requests.buffer_users() > 0) return true;
     return (r->ring.features() & uring::feat::rsrc_tags) == 0 && r->requests.in_flight() > 0;
 }
 
@@ -171,7 +173,7 @@ int register_files(lua_State* L) {
         lua_rawseti(L, 4, k);
     }
     check_still_open(L, r);
-    if (r->files_gen != 0 || would_wait(r, 0)) return push_result(L, -EBUSY);
+    if (r->files_gen != 0 || would_wait(r, false)) return push_result(L, -EBUSY);
     const int ret = uring::register_files(r->ring, fds, static_cast<std::uint32_t>(n));
     if (ret < 0) return push_result(L, ret);
     r->files_gen = gen;
@@ -184,7 +186,7 @@ int register_files(lua_State* L) {
 int unregister_files(lua_State* L) {
     LuaRing* r = check_ring(L, 1);
     if (r->files_gen == 0) return push_result(L, -ENXIO);
-    if (would_wait(r, r->requests.file_users())) return push_result(L, -EBUSY);
+    if (would_wait(r, true)) return push_result(L, -EBUSY);
     const int ret = uring::unregister_files(r->ring);
     if (ret < 0) return push_result(L, ret);
     r->files_gen = 0;
@@ -222,7 +224,7 @@ int register_buffers(lua_State* L) {
     lua_pushboolean(L, 0);
     lua_rawsetp(L, 5, &kFixedBuffersKey);
     check_still_open(L, r);
-    if (r->buffers_registered || would_wait(r, 0)) return push_result(L, -EBUSY);
+    if (r->buffers_registered || would_wait(r, false)) return push_result(L, -EBUSY);
     const int ret = uring::register_buffers(r->ring, iovs, static_cast<std::uint32_t>(n));
     if (ret < 0) return push_result(L, ret);
     lua_pushvalue(L, 4);
@@ -236,7 +238,7 @@ int register_buffers(lua_State* L) {
 int unregister_buffers(lua_State* L) {
     LuaRing* r = check_ring(L, 1);
     if (!r->buffers_registered) return push_result(L, -ENXIO);
-    if (would_wait(r, r->requests.buffer_users())) return push_result(L, -EBUSY);
+    if (would_wait(r, true)) return push_result(L, -EBUSY);
     const int ret = uring::unregister_buffers(r->ring);
     if (ret < 0) return push_result(L, ret);
     drop_buffers(L, r, 1);
