@@ -9,12 +9,13 @@
 #   copy.md); stdout gets the machine and one Markdown table: each target, luring's
 #   figure, what it is measured against, the goal, and whether it holds.
 #   BUILD: a release build (default: build-bench); about 25 minutes, most of it the
-#   servers. --quick: every tool's smoke run (a few minutes, rough numbers).
+#   servers. --quick (or LURING_BENCH_QUICK=1): every tool's smoke run (a few minutes,
+#   rough numbers).
 # Needs what the tools need (wrk, taskset, /usr/bin/time); valgrind for the
 #   instruction rows (without it they say n/a). Exit: 0, or 1 when a tool failed.
 set -uo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
-quick=0
+quick=${LURING_BENCH_QUICK:-0}
 if [ "${1:-}" = --quick ]; then quick=1; shift; fi
 case ${1:-} in -*) sed -n '3,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;; esac
 build=$(cd "${1:-$here/build-bench}" && pwd) || exit 2
