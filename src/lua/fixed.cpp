@@ -219,10 +219,15 @@ int register_buffers(lua_State* L) {
         lua_pushinteger(L, k - 1);
         lua_rawset(L, 4);
     }
-    // Its place in the refs table, so that storing it after the call cannot fail.
+    // Its place in the refs table, so that storing it after the call cannot fail; never
+    // over a registration's table: a metamethod of `bufs` (or a finalizer) may have
+    // registered buffers meanwhile, and those would lose their references (then read_fixed
+    // indexed false). A raw set runs no collector step, so nothing registers in between.
     push_refs(L, r, 1);  // 5
-    lua_pushboolean(L, 0);
-    lua_rawsetp(L, 5, &kFixedBuffersKey);
+    if (!r->buffers_registered) {
+        lua_pushboolean(L, 0);
+        lua_rawsetp(L, 5, &kFixedBuffersKey);
+    }
     check_still_open(L, r);
     if (r->buffers_registered || would_wait(r, false)) return push_result(L, -EBUSY);
     const int ret = uring::register_buffers(r->ring, iovs, static_cast<std::uint32_t>(n));

@@ -361,6 +361,38 @@ case("unregistered_during_checks", { "writev", "read_fixed" }, function()
   testlib.close(fd)
 end)
 
+-- A metamethod of the buffers' table that registers buffers on the same ring: the outer
+-- call says -EBUSY and the inner registration stays whole (its table of buffers was
+-- overwritten, and the next read_fixed crashed indexing false).
+case("registered_during_register", { "read_fixed" }, function()
+  local ring = luring.queue_init(8)
+  local _, fd = temp_file("inner")
+  local weak = setmetatable({}, { __mode = "v" })
+  local inner_res
+  do
+    local inner = luring.buffer(4096)
+    weak[1] = inner
+    local tricky = setmetatable({}, {
+      __len = function() return 1 end,
+      __index = function()
+        if inner_res == nil then inner_res = ring:register_buffers({ inner }) end
+        return luring.buffer(16)
+      end,
+    })
+    local res = ring:register_buffers(tricky)
+    if inner_res == -E.ENOMEM then helper.skip("register_buffers: -ENOMEM (RLIMIT_MEMLOCK)") end
+    assert(inner_res == 0, inner_res)
+    assert(res == -E.EBUSY, res)
+  end
+  collectgarbage("collect")
+  collectgarbage("collect")
+  assert(weak[1] ~= nil, "the inner registration's buffer was collected")
+  assert(one(ring, function(cb) return ring:read_fixed(fd, weak[1], 0, nil, nil, cb) end) == 5)
+  assert(weak[1]:get(1, 5) == "inner")
+  ring:close()
+  testlib.close(fd)
+end)
+
 -- The ring references its registered buffers: one the program dropped survives the
 -- collector, and the kernel still writes the right bytes into it.
 case("buffer_kept_alive", { "read_fixed" }, function()
