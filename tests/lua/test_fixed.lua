@@ -225,6 +225,32 @@ case("register_errors", {}, function()
   testlib.close(w)
 end)
 
+-- A bad entry raises whatever the ring's state: with files or buffers registered already
+-- the call said -EBUSY instead (found by the fuzzer).
+case("bad_entries_when_registered", {}, function()
+  local ring = luring.queue_init(8)
+  local r, w = testlib.pipe()
+  assert(type(ring:register_files({ r })) == "table")
+  helper.raises("bad argument #1 to 'register_files' (entry 2 is not a descriptor or -1)",
+                function() return ring:register_files({ w, "x" }) end)
+  helper.raises("bad argument #2 to 'register_files' (entry 1 is not a descriptor or -1)",
+                function() return luring.register_files(ring, { -2 }) end)
+  assert(ring:register_files({ w }) == -E.EBUSY)
+  local b = luring.buffer(4096)
+  register_buffers(ring, { b })
+  helper.raises("bad argument #1 to 'register_buffers' (entry 1 is not a luring.buffer)",
+                function() return ring:register_buffers({ "bytes" }) end)
+  assert(ring:register_buffers({ luring.buffer(16) }) == -E.EBUSY)
+  -- The registration in place is untouched by the refused ones.
+  local _, fd = temp_file("still")
+  assert(one(ring, function(cb) return ring:read_fixed(fd, b, 0, nil, nil, cb) end) == 5)
+  assert(b:get(1, 5) == "still")
+  ring:close()
+  testlib.close(fd)
+  testlib.close(r)
+  testlib.close(w)
+end)
+
 -- A request in flight through a handle: unregister_files says -EBUSY (the kernel would
 -- wait for it) until it has completed.
 case("unregister_files_busy", { "read" }, function()
