@@ -691,7 +691,10 @@ end)
 case("timeout_under_load", function()
   -- 200 busy tasks (nops through the callback API, sleep(0), file and socket I/O) while
   -- one task measures how late its timeouts and sleeps fire. Scheduling noise of a
-  -- loaded machine hits single samples: the median must be within 50 ms.
+  -- loaded machine hits single samples: the median must be within 50 ms, or within three
+  -- of the loop's rounds where a round takes longer (200 tasks under QEMU's emulation
+  -- on a busy host: a deadline is noticed at the end of the round it passes in). A
+  -- loop that let ready tasks starve its timers would be seconds late either way.
   local path = helper.tmpname()
   local f = assert(io.open(path, "w"))
   f:write(string.rep("x", 4096))
@@ -742,9 +745,12 @@ case("timeout_under_load", function()
       end)
     end
     async.sleep(0.05)
-    local late_timeout, late_sleep = {}, {}
+    local late_timeout, late_sleep, round = {}, {}, {}
     for k = 1, 7 do
       local t0 = now()
+      async.sleep(0)  -- one round of the loop
+      round[k] = now() - t0
+      t0 = now()
       local r = async.timeout(0.1, function() async.sleep(10) end)
       assert(r == nil)
       late_timeout[k] = now() - t0 - 0.1
@@ -760,10 +766,13 @@ case("timeout_under_load", function()
     server:close()
     table.sort(late_timeout)
     table.sort(late_sleep)
-    local msg = ("timeout lateness %s; sleep lateness %s; work %d"):format(
-      table.concat(late_timeout, " "), table.concat(late_sleep, " "), work)
+    table.sort(round)
+    local bound = math.max(0.05, 3 * round[4])
+    local msg = ("timeout lateness %s; sleep lateness %s; rounds %s; work %d"):format(
+      table.concat(late_timeout, " "), table.concat(late_sleep, " "), table.concat(round, " "),
+      work)
     assert(work > 2000, msg)
-    assert(late_timeout[4] < 0.05 and late_sleep[4] < 0.05, msg)
+    assert(late_timeout[4] < bound and late_sleep[4] < bound, msg)
   end)
 end)
 
