@@ -29,6 +29,9 @@ local RECV_HIGH = 4 * RECV_SIZE
 local ECANCELED, ENOBUFS, EINVAL = -errno.ECANCELED, -errno.ENOBUFS, -errno.EINVAL
 local SEND_PIECE = 1 << 20  -- more than a socket buffer takes at once
 local MSG_NOSIGNAL = luring.msg.NOSIGNAL
+-- core.aw.recv_until's modes (src/lua/ops_io.cpp): the part before the delimiter, the
+-- part with it, a line.
+local UNTIL_BEFORE <const>, UNTIL_WITH <const>, UNTIL_LINE <const> = 0, 1, 2
 
 -- LuaSocket's words for the errors its users test for; strerror for the rest.
 local messages = {
@@ -226,8 +229,8 @@ end
 -- socket's timeout armed around it. When the bytes are one whole part (a line, or up to
 -- a delimiter that is at their end and nowhere before), the C side hands back that part
 -- alone: "whole", part, nothing buffered. Else true (the bytes buffered), or an error
--- word; nil when core.aw declined (the caller takes its general path). mode: 0 the part
--- before pat, 1 with it, 2 a line (pat "\n").
+-- word; nil when core.aw declined (the caller takes its general path). mode: one of
+-- UNTIL_BEFORE, UNTIL_WITH, UNTIL_LINE (pat "\n").
 local function fill_fast(self, pat, mode)
   local t, task = self.timeout, nil
   if t then task = arm_deadline(t) end
@@ -429,7 +432,7 @@ function Socket:receive(pattern, prefix)
     local buf, pos = self.buf, self.pos
     local i = find(buf, "\n", pos, true)
     if not i and pos > #buf and self.rx == "single" then
-      local got, line = fill_fast(self, "\n", 2)
+      local got, line = fill_fast(self, "\n", UNTIL_LINE)
       if got == "whole" then return line end
       if got ~= nil then
         if got ~= true then return nil, got, "" end
@@ -615,7 +618,7 @@ local function receive_until(self, pat, inclusive)
     local buf, pos = self.buf, self.pos
     local i, j = find(buf, pat, pos, true)
     if not i and pos > #buf and self.rx == "single" then
-      local got, part = fill_fast(self, pat, inclusive and 1 or 0)
+      local got, part = fill_fast(self, pat, inclusive and UNTIL_WITH or UNTIL_BEFORE)
       if got == "whole" then return part end
       if got ~= nil then
         if got ~= true then return nil, got, "" end
