@@ -32,13 +32,15 @@ local async = {
 
 local run_options = {
   entries = true, flags = true, on_error = true, recv_multishot = true, receives_last = true,
+  register_ring = true,
 }
 
 local function check_options(opts)
   for k in pairs(opts) do
     if not run_options[k] then
       error("bad argument #1 to 'run' (unknown option '" .. tostring(k) ..
-            "'; options are entries, flags, on_error, recv_multishot, receives_last)", 3)
+            "'; options are entries, flags, on_error, recv_multishot, receives_last, " ..
+            "register_ring)", 3)
     end
   end
 end
@@ -51,7 +53,9 @@ end
 -- has it, instead of a recv request per read; default false), receives_last (false: each
 -- round's requests go to the kernel in the order the tasks made them; by default a
 -- round's receives go after its sends, so a receive whose data a send of the same round
--- brings finds it at once).
+-- brings finds it at once), register_ring (false: the loop enters the ring by its fd;
+-- by default by a registered slot where the kernel has it, 5.18, which skips the fd
+-- lookup of each enter).
 function async.run(fn, ...)
   if type(fn) == "table" and getmetatable(fn) == nil then
     local opts = fn

@@ -133,6 +133,8 @@ const luaL_Reg kRingFunctions[] = {
     {"register_buffers", register_buffers},
     {"unregister_buffers", unregister_buffers},
     {"setup_flags", ring_setup_flags},
+    {"register_ring_fd", ring_register_fd},
+    {"unregister_ring_fd", ring_unregister_fd},
     {nullptr, nullptr},
 };
 

@@ -169,6 +169,8 @@ int unregister_files(lua_State* L);
 int register_buffers(lua_State* L);
 int unregister_buffers(lua_State* L);
 int ring_setup_flags(lua_State* L);
+int ring_register_fd(lua_State* L);
+int ring_unregister_fd(lua_State* L);
 int probe(lua_State* L);
 int test_gc_on_push(lua_State* L);
 int ring_gc(lua_State* L);

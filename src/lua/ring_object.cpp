@@ -403,6 +403,23 @@ int ring_setup_flags(lua_State* L) {
     return 1;
 }
 
+// ring:register_ring_fd() -> 0 or -errno: the calling thread's enters of the ring name
+// a registered slot instead of the fd (uring::Ring::register_fd: 5.18, -EINVAL before;
+// -EBUSY when the thread's 16 slots are taken; 0 again when registered already).
+int ring_register_fd(lua_State* L) {
+    LuaRing* r = check_ring(L, 1);
+    lua_pushinteger(L, r->ring.register_fd());
+    return 1;
+}
+
+// ring:unregister_ring_fd() -> 0 or -errno (-EINVAL: not registered by this thread).
+// Closing the ring does it too.
+int ring_unregister_fd(lua_State* L) {
+    LuaRing* r = check_ring(L, 1);
+    lua_pushinteger(L, r->ring.unregister_fd());
+    return 1;
+}
+
 // luring.queue_exit(ring): idempotent; a closed ring is fine here.
 int queue_exit(lua_State* L) {
     LuaRing* r = to_ring(L, 1);

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "prep.hpp"
+#include "query_abi.hpp"  // RsrcUpdate
 #include "sys.hpp"
 
 namespace luring::uring {
@@ -57,6 +58,9 @@ Ring& Ring::operator=(Ring&& other) noexcept {
         params_ = std::exchange(other.params_, Params{});
         timeout_seq_ = std::exchange(other.timeout_seq_, 0);
         fallback_ts_ = other.fallback_ts_;
+        reg_index_ = std::exchange(other.reg_index_, -1);
+        reg_thread_ = other.reg_thread_;
+        reg_fork_ = other.reg_fork_;
     }
     return *this;
 }
@@ -116,6 +120,9 @@ int Ring::map_rings(const Params& p) noexcept {
 }
 
 void Ring::close(bool close_fd) noexcept {
+    // The slot holds a reference on the ring: without this the ring would outlive us.
+    if (reg_index_ >= 0) unregister_fd();
+    reg_index_ = -1;
     sq_ = SubmissionQueue{};
     cq_ = CompletionQueue{};
     // Mappings before the fd (tokio lib.rs Drop; Zig deinit).
@@ -265,12 +272,65 @@ bool Ring::cq_needs_enter() const noexcept {
 
 int Ring::get_events() noexcept {
     if (!is_open()) return -EBADF;
-    return sys::io_uring_enter(fd_.get(), 0, 0, enter::getevents, nullptr, 0);
+    std::uint32_t flags = enter::getevents;
+    const int target = enter_target(flags);
+    return sys::io_uring_enter(target, 0, 0, flags, nullptr, 0);
 }
 
 int Ring::enable() noexcept {
     if (!is_open()) return -EBADF;
     return sys::io_uring_register(fd_.get(), reg::enable_rings, nullptr, 0);
+}
+
+std::atomic<std::uint32_t> Ring::fork_count_{0};
+
+namespace {
+std::atomic<bool> g_atfork_installed{false};  // register_fd's pthread_atfork handler
+}  // namespace
+
+int Ring::register_fd() noexcept {
+    if (!is_open()) return -EBADF;
+    if (registered_slot() >= 0) return 0;
+    // Another thread's (or, after fork, the parent's) slot: that thread's enters use it,
+    // and a second slot here would leave two owners to unregister.
+    if (reg_index_ >= 0) return -EEXIST;
+    // Once per process: a child must not enter by the parent's slot numbers. (A flag,
+    // not a function-local static: its guard would need libstdc++. Two threads racing
+    // here install the handler twice, which only counts each fork twice.)
+    if (!g_atfork_installed.load(std::memory_order_acquire)) {
+        const int err = pthread_atfork(nullptr, nullptr, [] {
+            fork_count_.fetch_add(1, std::memory_order_relaxed);
+        });
+        if (err != 0) return -err;
+        g_atfork_installed.store(true, std::memory_order_release);
+    }
+    RsrcUpdate update{};
+    update.offset = UINT32_MAX;  // -1U: the kernel picks a free slot
+    update.data = static_cast<std::uint64_t>(fd_.get());
+    const int ret = sys::io_uring_register(fd_.get(), reg::ring_fds, &update, 1);
+    if (ret < 0) return ret;
+    if (ret != 1) return -EIO;
+    reg_index_ = static_cast<int>(update.offset);
+    reg_thread_ = pthread_self();
+    reg_fork_ = fork_count();
+    return 0;
+}
+
+int Ring::unregister_fd() noexcept {
+    if (registered_slot() < 0) return -EINVAL;
+    RsrcUpdate update{};
+    update.offset = static_cast<std::uint32_t>(reg_index_);
+    // By the slot where the kernel takes it (6.3): the fd number may no longer be ours
+    // (closed behind our back, see owns_fd), and then the slot would keep the ring alive.
+    // The kernel frees the calling thread's slot either way; the fd only has to be a ring.
+    int ret = -EINVAL;
+    if ((params_.features & feat::reg_reg_ring) != 0) {
+        ret = sys::io_uring_register(reg_index_, reg::unregister_ring_fds |
+                                     kRegisterUseRegisteredRing, &update, 1);
+    }
+    if (ret < 0) ret = sys::io_uring_register(fd_.get(), reg::unregister_ring_fds, &update, 1);
+    reg_index_ = -1;
+    return ret < 0 ? ret : 0;
 }
 
 }  // namespace luring::uring

@@ -2,6 +2,9 @@
 // One io_uring instance: setup, mapping, submit, wait, reap, teardown.
 #pragma once
 
+#include <pthread.h>
+
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 
@@ -145,7 +148,49 @@ public:
     // Mirrors io_uring_enable_rings() for rings set up with IORING_SETUP_R_DISABLED.
     int enable() noexcept;
 
+    // ---- the registered ring fd ----
+
+    // Mirrors io_uring_register_ring_fd() (IORING_REGISTER_RING_FDS, 5.18): the calling
+    // thread's io_uring context takes a reference on the ring in one of its 16 slots, and
+    // this thread's enters then name the slot (IORING_ENTER_REGISTERED_RING) instead of
+    // the fd, which skips the kernel's fd lookup on each one. The slot is the
+    // registering thread's alone: enters from another thread, or in a child after
+    // fork() (whose slots are empty or hold its own rings), use the fd as before.
+    // Returns 0 (0 too when this thread registered it already) or -errno: -EINVAL
+    // before 5.18, -EBUSY when the thread's 16 slots are taken, -EEXIST when another
+    // thread (or process) holds the registration.
+    int register_fd() noexcept;
+
+    // Mirrors io_uring_unregister_ring_fd(): frees the slot. 0, or -EINVAL when this
+    // thread of this process has no registration of the ring. close() calls it; a ring
+    // closed by another thread stays referenced by the registering thread's slot until
+    // that thread exits (the kernel drops its slots then).
+    int unregister_fd() noexcept;
+
+    // The registered slot this thread's enters take, or -1 (none, or not this thread's).
+    int registered_slot() const noexcept {
+        const bool here = reg_index_ >= 0 && reg_fork_ == fork_count() &&
+                          pthread_equal(reg_thread_, pthread_self()) != 0;
+        return here ? reg_index_ : -1;
+    }
+
 private:
+    // How many times this process forked (bumped in the child by a pthread_atfork
+    // handler that register_fd installs): a registration from an earlier count is the
+    // parent's.
+    static std::uint32_t fork_count() noexcept {
+        return fork_count_.load(std::memory_order_relaxed);
+    }
+    static std::atomic<std::uint32_t> fork_count_;
+
+    // The fd or registered slot to enter with, and the flag that says which.
+    int enter_target(std::uint32_t& flags) const noexcept {
+        const int slot = registered_slot();
+        if (slot < 0) return fd_.get();
+        flags |= enter::registered_ring;
+        return slot;
+    }
+
     int map_rings(const Params& p) noexcept;
     int enter(std::uint32_t wait_nr, std::uint32_t extra_flags, const void* arg,
               std::size_t argsz) noexcept;
@@ -160,6 +205,9 @@ private:
     Params params_{};
     std::uint64_t timeout_seq_ = 0;  // for the wait fallback's reserved user_data
     KernelTimespec fallback_ts_{};   // the wait fallback's timer, read by the kernel
+    int reg_index_ = -1;             // the registered slot, -1: none
+    pthread_t reg_thread_{};         // the thread whose slot it is
+    std::uint32_t reg_fork_ = 0;     // fork_count() when it was registered
 };
 
 // The hot path is inline: submitting and reaping are a few loads and stores plus, at
@@ -204,7 +252,8 @@ inline int Ring::enter(std::uint32_t wait_nr, std::uint32_t extra_flags, const v
     } else if (to_submit == 0 && (flags & enter::getevents) == 0) {
         return 0;
     }
-    int ret = sys::io_uring_enter(fd_.get(), to_submit, wait_nr, flags, arg, argsz);
+    const int target = enter_target(flags);
+    int ret = sys::io_uring_enter(target, to_submit, wait_nr, flags, arg, argsz);
     // Under SQPOLL the kernel does not count: report what this call published.
     if (ret >= 0 && sqpoll) return static_cast<int>(published);
     return ret;

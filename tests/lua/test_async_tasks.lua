@@ -108,6 +108,20 @@ case("run_default_flags", function()
   end) == setup.CLAMP)
   helper.raises("unknown option 'recv_multishots'", async.run, { recv_multishots = true },
                 function() end)
+  -- The loop enters by a registered slot where the kernel has one (5.18; the unregister
+  -- says 0 only for a registered ring), by the fd with register_ring = false.
+  local unregistered = async.run(function() return async.ring():unregister_ring_fd() end)
+  local probe = luring.queue_init(2, 0)
+  if probe:register_ring_fd() == 0 then
+    assert(unregistered == 0, unregistered)
+  else
+    print("note: no IORING_REGISTER_RING_FDS on this kernel: enters by the fd")
+    assert(unregistered == -luring.errno.EINVAL, unregistered)
+  end
+  probe:close()
+  assert(async.run({ register_ring = false }, function()
+    return async.ring():unregister_ring_fd()
+  end) == -luring.errno.EINVAL)
   -- A round's receives go after its sends (test_net receives_last), unless told not to.
   assert(async.run(function() return luring._receives_last(async.ring()) end) == true)
   assert(async.run({ receives_last = false }, function()

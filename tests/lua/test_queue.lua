@@ -208,4 +208,52 @@ case("case40_fd_reuse", function()
   a1:close(); b1:close(); b2:close()
 end)
 
+-- The registered ring fd (5.18): enters name a slot of the thread instead of the fd.
+-- Requests go on as before, a ring registered with a request in flight still closes
+-- (the slot must be freed, or the kernel keeps the ring), and the 16 slots a thread has
+-- come back when their rings close.
+case("register_ring_fd", function()
+  local E = luring.errno
+  local ring = luring.queue_init(8, 0)
+  local ret = ring:register_ring_fd()
+  if ret == -E.EINVAL then helper.skip("needs IORING_REGISTER_RING_FDS (5.18)") end
+  assert(ret == 0, ret)
+  assert(ring:register_ring_fd() == 0)  -- registered already
+  local cb, count = helper.counter()
+  assert(ring:nop(cb))
+  assert(ring:submit_and_wait(1) == 1)
+  assert(ring:do_cqes() == 1 and count() == 1)
+  assert(ring:unregister_ring_fd() == 0)
+  assert(ring:unregister_ring_fd() == -E.EINVAL)  -- not registered
+  assert(ring:nop(cb))
+  assert(ring:submit_and_wait(1) == 1)  -- by the fd again
+  assert(ring:do_cqes() == 1 and count() == 2)
+
+  -- A recv that never completes, in flight on a registered ring: close does not wait.
+  assert(ring:register_ring_fd() == 0)
+  local a, b = helper.tcp_pair()
+  assert(ring:recv(b:getfd(), 64, 0, function() end))
+  assert(ring:submit() == 1)
+  ring:close()
+  helper.raises("closed ring", ring.register_ring_fd, ring)
+  helper.raises("closed ring", ring.unregister_ring_fd, ring)
+  helper.raises("Ring expected", luring.register_ring_fd, "ring")
+
+  -- A thread has 16 slots: the 17th ring is refused with -EBUSY, and closing the rings
+  -- gives the slots back (a fresh ring registers again).
+  local rings, busy = {}, 0
+  for i = 1, 17 do
+    rings[i] = luring.queue_init(2, 0)
+    local r = rings[i]:register_ring_fd()
+    assert(r == 0 or r == -E.EBUSY, r)
+    if r == -E.EBUSY then busy = busy + 1 end
+  end
+  assert(busy >= 1, "17 registered rings in one thread")
+  for _, r in ipairs(rings) do r:close() end
+  local again = luring.queue_init(2, 0)
+  assert(again:register_ring_fd() == 0)
+  again:close()
+  a:close(); b:close()
+end)
+
 helper.run_cases(cases)

@@ -3,12 +3,14 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "helpers.hpp"
@@ -791,4 +793,94 @@ TEST_CASE("sqpoll: empty submits leave a sleeping poller alone; one SQE wakes it
     REQUIRE(ring.copy_cqes(&cqe, 1) == 1);
     CHECK(cqe.user_data == 77);
     CHECK(cqe.res == 0);
+}
+
+TEST_CASE("registered fd: enters name the slot, so a number closed behind the ring's back "
+          "does not stop it; unregister and close free the slot (5.18+)") {
+    Ring ring = make_ring(4);
+    const int ret = ring.register_fd();
+    if (ret == -EINVAL) {
+        MESSAGE("skipped: kernel lacks IORING_REGISTER_RING_FDS (5.18)");
+        return;
+    }
+    REQUIRE(ret == 0);
+    const int slot = ring.registered_slot();
+    REQUIRE(slot >= 0);
+    CHECK(ring.register_fd() == 0);  // this thread has it already
+    CHECK(ring.registered_slot() == slot);
+    const std::uint32_t via_slot = enter::getevents | enter::registered_ring;
+
+    // With the fd number gone, only an enter by the slot reaches the ring.
+    REQUIRE(::close(ring.fd()) == 0);
+    const int fds = fd_count();
+    const std::uint64_t enters = sys::enter_count();
+    queue_nop(ring, 7);
+    Cqe cqe = luring::test::submit_and_reap_one(ring);
+    CHECK(cqe.user_data == 7);
+    CHECK(sys::enter_count() > enters);
+
+    // Unregistered, enters go by the (now closed) number again: -EBADF.
+    CHECK(ring.unregister_fd() == 0);
+    CHECK(ring.registered_slot() == -1);
+    CHECK(ring.unregister_fd() == -EINVAL);
+    CHECK(sys::io_uring_enter(slot, 0, 0, via_slot, nullptr, 0) == -EBADF);
+    queue_nop(ring, 8);
+    CHECK(ring.submit() == -EBADF);
+    ring.close();
+    CHECK(fd_count() == fds);  // the number stayed closed; close() closed no other
+
+    // close() frees the slot of a ring still registered.
+    Ring other = make_ring(4);
+    REQUIRE(other.register_fd() == 0);
+    const int other_slot = other.registered_slot();
+    CHECK(sys::io_uring_enter(other_slot, 0, 0, via_slot, nullptr, 0) == 0);
+    other.close();
+    CHECK(sys::io_uring_enter(other_slot, 0, 0, via_slot, nullptr, 0) == -EBADF);
+}
+
+TEST_CASE("registered fd: another thread and a forked child enter by the fd, not the slot") {
+    Ring ring = make_ring(4);
+    const int ret = ring.register_fd();
+    if (ret == -EINVAL) {
+        MESSAGE("skipped: kernel lacks IORING_REGISTER_RING_FDS (5.18)");
+        return;
+    }
+    REQUIRE(ret == 0);
+    int in_thread = 0;
+    int slot_in_thread = 0;
+    int second_owner = 0;
+    std::thread t([&] {
+        // That thread's io_uring context has no such slot: by the slot it would fail.
+        slot_in_thread = ring.registered_slot();
+        queue_nop(ring, 1);
+        in_thread = ring.submit_and_wait(1);
+        second_owner = ring.register_fd();
+    });
+    t.join();
+    CHECK(slot_in_thread == -1);
+    CHECK(in_thread == 1);
+    CHECK(second_owner == -EEXIST);
+    Cqe cqe{};
+    CHECK(ring.copy_cqes(&cqe, 1) == 1);
+    CHECK(cqe.user_data == 1);
+
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        // The child's slots are empty (or its own rings'): the parent's number there
+        // would be -EINVAL, or worse, drive another ring.
+        Ring mine = make_ring(2);
+        const bool own = mine.register_fd() == 0 && mine.registered_slot() >= 0;
+        const bool parents_unused = ring.registered_slot() == -1;
+        queue_nop(ring, 2);
+        const int n = ring.submit_and_wait(1);
+        Cqe c{};
+        const bool reaped = ring.copy_cqes(&c, 1) == 1 && c.user_data == 2;
+        ::_exit(own && parents_unused && n == 1 && reaped && mine.cq_ready() == 0 ? 0 : 1);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    CHECK(ring.registered_slot() >= 0);  // the parent's registration is untouched
 }

@@ -4,10 +4,11 @@
 #   One server workload, the same server on luring.async, luv, cqueues and in C++ on the
 #   project's core (BUILD's http-floor: multishot accept and recv, provided buffers,
 #   DEFER_TASKRUN: the floor), each pinned to CPU 0 with the load on CPU 1, for each
-#   connection count, the servers interleaved round by round. luring.async runs four
-#   ways (tools/bench/lua/async_variant.lua): as the example asks (DEFER_TASKRUN where
-#   the kernel has it), with recv_multishot, on a plain ring (flags 0), and with each
-#   round's requests in the order made (receives_last = false).
+#   connection count, the servers interleaved round by round. luring.async runs five
+#   ways (tools/bench/lua/async_variant.lua): as the example asks (DEFER_TASKRUN and
+#   the registered ring fd where the kernel has them), with recv_multishot, on a plain
+#   ring (flags 0), with each round's requests in the order made (receives_last =
+#   false), and entering by the ring's fd (register_ring = false).
 #     http  examples/http_hello.lua (keep-alive, one response per request) under
 #           wrk -t1; connections 1 64 512 by default.
 #     echo  examples/echo_server.lua (every line back) under BUILD's echo-load: one 1 KiB
@@ -27,7 +28,7 @@ workload=${1:-}
 case $workload in
   http) conns="1 64 512" unit=request ;;
   echo) conns="1 16 256" unit=message ;;
-  *) sed -n '3,21p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '3,23p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
 shift
 seconds=5 rounds=3
@@ -36,7 +37,7 @@ while getopts "d:r:c:" o; do
     d) seconds=$OPTARG ;;
     r) rounds=$OPTARG ;;
     c) conns=$OPTARG ;;
-    *) sed -n '3,21p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) sed -n '3,23p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
@@ -70,6 +71,7 @@ for s in "luring.async:$example:luring:default" \
          "luring.async/multishot:$example:luring:multishot" \
          "luring.async/plain:$example:luring:plain" \
          "luring.async/ordered:$example:luring:ordered" \
+         "luring.async/fd-enter:$example:luring:fd" \
          "luv:$luv:luv:" \
          "cqueues:$cq:cqueues:"; do
   IFS=: read -r name script lib variant <<<"$s"

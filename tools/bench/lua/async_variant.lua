@@ -6,6 +6,7 @@
 --   multishot  recv_multishot = true
 --   plain      flags = 0 (no DEFER_TASKRUN)
 --   ordered    receives_last = false (each round's requests in the order made)
+--   fd         register_ring = false (each enter by the ring's fd, not a registered slot)
 local async = require "luring.async"
 
 local variants = {
@@ -13,6 +14,7 @@ local variants = {
   multishot = { recv_multishot = true },
   plain = { flags = 0 },
   ordered = { receives_last = false },
+  fd = { register_ring = false },
 }
 local name = os.getenv("LURING_BENCH_ASYNC") or "default"
 local extra = variants[name] or error("LURING_BENCH_ASYNC: no variant '" .. name .. "'")
