@@ -16,13 +16,19 @@
 -- argument of a wrong type or value (which must raise an error naming the function);
 -- chains; callbacks that raise, recurse into do_cqes, submit, wait, close the ring or
 -- collect garbage; finalizers that queue requests or close the ring; closing and
--- collecting rings with requests in flight; then luring.async tasks (spawns, cancels,
+-- collecting rings with requests in flight; registered files (their handles in place of
+-- the descriptors of the stream and file requests) and registered buffers (read_fixed,
+-- write_fixed), dropped at random moments; then luring.async tasks (spawns, cancels,
 -- timeouts, sleeps, queues, loopback echo, files, sockets closed by other tasks).
 -- Checked: no crash and no sanitizer report (the driver sees the child die); every
 -- request that returned a handle gets its callback exactly once (multishot: until
 -- more == false) unless its ring was closed first, and then never; each result is what
 -- the kernel must give (data read equals data written, file contents, sizes, errors);
--- in_flight() is 0 after everything finished; no descriptor leaks (helper.fd_count).
+-- in_flight() is 0 after everything finished; no descriptor leaks (helper.fd_count);
+-- unregister_files and unregister_buffers say -EBUSY exactly while a request that uses a
+-- registered file or buffer is in flight (before IORING_FEAT_RSRC_TAGS: any request),
+-- handles of a dropped registration or of another ring raise, and a registered buffer
+-- the program dropped stays alive while the ring has it.
 --
 -- The model only does what has one right answer: at most one write and one read in
 -- flight per byte stream, no read of a file region while it is being written, no two
@@ -158,7 +164,7 @@ local function check(cond, ...)
 end
 
 local stats = { ops = 0, cbs = 0, bad = 0, chains = 0, raised = 0, rings = 0, closes = 0,
-                waits = 0, tasks = 0, slowcloses = 0 }
+                waits = 0, tasks = 0, slowcloses = 0, fixed = 0 }
 
 -- Which ops the kernel has (luring.probe), by the Lua name.
 local kernel_has = {}
@@ -239,7 +245,7 @@ local function open_ring()
   R = { ring = r, id = ring_serial, closed = false, entries = entries, flags = fs[1],
         name = fs[2], sqpoll = (fs[1] & S.SQPOLL) ~= 0, out = 0, sure = 0, blockers = 0, cbless = 0,
         sq = math.tointeger(tonumber(tostring(r):match("sq (%d+)"))), finished = {},
-        may_drain = chance(0.2) }
+        may_drain = chance(0.2), reg = nil, stale = {}, bufs = nil, old_bufs = nil }
   ring = r
   log("ring %d: queue_init(%d, %s%s) -> %s", R.id, entries, fs[2], cq and (" cq " .. cq) or "",
       tostring(r))
@@ -639,7 +645,8 @@ local NARGS = { write = 3, read = 3, recv = 3, send = 3, readv = 3, writev = 3, 
                 shutdown = 2, sendmsg = 4, recvmsg = 3, send_zc = 3, timeout = 3,
                 timeout_remove = 1, link_timeout = 1, poll_add = 2, poll_multishot = 2,
                 poll_remove = 1, cancel = 1, cancel_fd = 1, cancel_all = 0, nop = 0,
-                recv_multishot = 2, read_into = 5, recv_into = 5 }
+                recv_multishot = 2, read_into = 5, recv_into = 5, read_fixed = 5,
+                write_fixed = 5 }
 
 -- A splice or tee that may wait for its pipe does so in a kernel worker, and a ring has
 -- only min(entries, 4 x CPUs) workers for such work (io-wq's bounded ones): with one
@@ -780,6 +787,70 @@ local function cancelled(res) return res == -E.ECANCELED or res == -E.EINTR end
 -- kernel should have turned into -EINTR (it does for read and write): finding F4.
 local ERESTARTSYS = -512
 local function splice_cancelled(res) return cancelled(res) or res == ERESTARTSYS end
+
+-- ---- Registered files and buffers ----------------------------------------------------------
+-- R.reg: the ring's registered files, nil when none: { handles, sr = stream -> handle of
+-- its read end, sw = ... of its write end, f = file -> handle, null = /dev/null's, empty =
+-- a -1 slot's }, by stream and file record, not by number (a retired stream's number
+-- comes back for the next one, while the slot still holds the old file). R.stale: handles
+-- of its dropped registrations. R.bufs: its registered buffers, { list = { entry } },
+-- entry { ref (a weak table: the ring alone may hold the buffer), strong, size, index,
+-- busy (a request uses it: one at a time, as for a stream) }. A request on a handle or a
+-- registered buffer has plan.fixed.
+local handle_fd = setmetatable({}, { __mode = "k" })  -- handle -> the descriptor it names
+local foreign_handles = {}  -- handles of closed rings and of other rings
+local fixed_bufs_refused = false  -- -ENOMEM (RLIMIT_MEMLOCK): no registered buffers
+local function add_foreign(h)
+  foreign_handles[#foreign_handles + 1] = h
+  if #foreign_handles > 16 then table.remove(foreign_handles, 1) end
+end
+
+-- A handle of the current registration for a stream's read end ("r"), write end ("w"),
+-- a file ("f") or /dev/null ("n"), half the time when there is one; else `fd`.
+local function fd_or_handle(kind, obj, fd)
+  local reg = R.reg
+  if not reg or R.closed or not chance(0.5) then return fd, false end
+  local h
+  if kind == "r" then h = reg.sr[obj] elseif kind == "w" then h = reg.sw[obj]
+  elseif kind == "f" then h = reg.f[obj] else h = reg.null end
+  if h then return h, true end
+  return fd, false
+end
+
+-- A registered buffer no request uses, or nil.
+local function fixed_buffer()
+  local bufs = R.bufs
+  if not bufs or R.closed then return nil end
+  local c = {}
+  for _, e in ipairs(bufs.list) do
+    check(e.ref[1] ~= nil, "ring %d: registered buffer %d (%d bytes) was collected", R.id,
+          e.index, e.size)
+    if not e.busy then c[#c + 1] = e end
+  end
+  return c[1] and pick(c) or nil
+end
+
+-- The plan holds registered buffer `e` from its start to its end.
+local function holding_buffer(plan, e)
+  plan.fixed = true
+  local st, un, rel = plan.started, plan.unstart, plan.release
+  plan.started = function(req) e.busy = true; if st then st(req) end end
+  plan.unstart = function() e.busy = false; if un then un() end end
+  plan.release = function(req)
+    if req.h and req.done then e.busy = false end
+    if rel then rel(req) end
+  end
+  return plan
+end
+
+-- Requests in flight on the current ring that use a registered file or buffer.
+local function fixed_users()
+  local n = 0
+  for req in pairs(all_reqs) do
+    if req.R == R and not req.done and req.plan and req.plan.fixed then n = n + 1 end
+  end
+  return n
+end
 
 -- ---- Generators: one valid request each, with what its callback must see ----------------------
 -- Each returns a plan { op, args, sure, check, release, ... } or nil if nothing fits now.
@@ -936,7 +1007,15 @@ local function poll_plan(op)
   end
   busy({ fd }, 1)
   if holds then holds.rbusy = true end
-  return { op = op, args = { fd, events }, sure = sure and op == "poll_add",
+  local target, fixed
+  if fd == devnull then
+    target, fixed = fd_or_handle("n", nil, fd)
+  elseif s and fd == s.rfd then
+    target, fixed = fd_or_handle("r", s, fd)
+  else
+    target, fixed = fd_or_handle("w", s, fd)
+  end
+  return { op = op, args = { target, events }, sure = sure and op == "poll_add", fixed = fixed,
            multishot = op == "poll_multishot", target_kind = "poll",
            release = function(req)
              if req.h and not req.done then return end
@@ -964,16 +1043,30 @@ local function stream_writer(op0)
     local op = op0
     local s = free_stream(function(s) return not s.wbusy end)
     if not s then return nil end
-    if op ~= "write" and op ~= "writev" and s.kind == "pipe" then op = "write" end
+    if op ~= "write" and op ~= "writev" and op ~= "write_fixed" and s.kind == "pipe" then
+      op = "write"
+    end
     -- A socket that is shut (or whose peer went) raises SIGPIPE for write(2): only sends
     -- with MSG_NOSIGNAL go to those.
-    if s.shut and (op == "write" or op == "writev") then op = "send" end
+    if s.shut and (op == "write" or op == "writev" or op == "write_fixed") then op = "send" end
     local n = some_size()
     if s.kind ~= "pipe" and n > 8000 then n = rnd(1, 8000) end
+    -- write_fixed: bytes at..at+n-1 of a registered buffer.
+    local fe, at
+    if op == "write_fixed" then
+      fe = kernel_has.write_fixed and fixed_buffer()
+      if not fe then return nil end
+      at = rnd(1, fe.size)
+      n = rnd(0, fe.size - at + 1)
+    end
     local data = payload(n)
+    local wfd, fixed = fd_or_handle("w", s, s.wfd)
     local args
     if op == "write" then
-      args = { s.wfd, data, chance(0.5) and 0 or -1 }
+      args = { wfd, data, chance(0.5) and 0 or -1 }
+    elseif op == "write_fixed" then
+      fe.ref[1]:set(data, at)
+      args = { wfd, fe.ref[1], chance(0.5) and 0 or -1, n, at }
     elseif op == "writev" then
       local parts, i = {}, 1
       while i <= #data or #parts == 0 do
@@ -986,15 +1079,15 @@ local function stream_writer(op0)
         end
       end
       data = table.concat(parts)
-      args = { s.wfd, parts, chance(0.5) and 0 or -1 }
+      args = { wfd, parts, chance(0.5) and 0 or -1 }
     elseif op == "send" then
-      args = { s.wfd, data, luring.msg.NOSIGNAL }
+      args = { wfd, data, luring.msg.NOSIGNAL }
     elseif op == "sendmsg" then
-      args = { s.wfd, data, nil, luring.msg.NOSIGNAL }
+      args = { wfd, data, nil, luring.msg.NOSIGNAL }
     else -- send_zc
       -- On 6.18 a send_zc after any IO_DRAIN on the ring never starts (finding F5).
       if not kernel_has.send_zc or R.drained_ever then return nil end
-      args = { s.wfd, data, luring.msg.NOSIGNAL }
+      args = { wfd, data, luring.msg.NOSIGNAL }
     end
     local fd = s.wfd
     -- Sure when the bytes fit in the buffer (a pipe holds 64 KiB; sockets less for many
@@ -1002,7 +1095,7 @@ local function stream_writer(op0)
     local room = s.kind == "pipe" and 65536 or 16384
     local sure = #s.buf + #data <= room and not s.shut
     if s.kind ~= "pipe" and s.writes_unread and s.writes_unread > 20 then sure = false end
-    return { op = op, args = args, nargs = #args, sure = sure,
+    local plan = { op = op, args = args, nargs = #args, sure = sure, fixed = fixed,
              note = fmt("[stream %d%s]", s.id, sure and ", sure" or ""),
              started = function() stream_write_begin(s, data); busy({ fd }, 1) end,
              unstart = function()
@@ -1035,6 +1128,7 @@ local function stream_writer(op0)
                stream_write_end(s, res, op)
                s.writes_unread = (s.writes_unread or 0) + 1
              end }
+    return fe and holding_buffer(plan, fe) or plan
   end
 end
 gen("write_stream", 4, stream_writer("write"))
@@ -1042,6 +1136,7 @@ gen("writev_stream", 1.5, stream_writer("writev"))
 gen("send", 3, stream_writer("send"))
 gen("sendmsg", 1, stream_writer("sendmsg"))
 gen("send_zc", 1, stream_writer("send_zc"))
+gen("write_fixed_stream", 1.5, stream_writer("write_fixed"))
 
 -- A reader's plan holds its stream (rbusy) and descriptor from start to its end.
 local function reading(s, plan)
@@ -1063,7 +1158,8 @@ local function stream_reader(op0)
     local op = op0
     local s = free_stream(function(s) return not s.rbusy end)
     if not s then return nil end
-    if s.kind == "pipe" and op ~= "read" and op ~= "readv" and op ~= "read_into" then
+    if s.kind == "pipe" and op ~= "read" and op ~= "readv" and op ~= "read_into" and
+       op ~= "read_fixed" then
       op = op == "recv_into" and "read_into" or "read"
     end
     local n = chance(0.05) and 0 or rnd(1, chance(0.2) and 70000 or 4096)
@@ -1077,10 +1173,21 @@ local function stream_reader(op0)
       buf = luring.buffer(at + n + rnd(0, 40))
       buf:set(("#"):rep(#buf))
     end
+    -- read_fixed: the same in a registered buffer.
+    local fe
+    if op == "read_fixed" then
+      fe = kernel_has.read_fixed and fixed_buffer()
+      if not fe then return nil end
+      buf = fe.ref[1]
+      at = rnd(1, math.min(40, fe.size))
+      n = chance(0.05) and 0 or rnd(1, fe.size - at + 1)
+      buf:set(("#"):rep(#buf))
+    end
+    local rfd, fixed = fd_or_handle("r", s, s.rfd)
     if op == "read" then
-      args = { s.rfd, n, chance(0.5) and 0 or -1 }
-    elseif op == "read_into" then
-      args = { s.rfd, buf, chance(0.5) and 0 or -1, n, at }
+      args = { rfd, n, chance(0.5) and 0 or -1 }
+    elseif op == "read_into" or op == "read_fixed" then
+      args = { rfd, buf, chance(0.5) and 0 or -1, n, at }
     elseif op == "readv" then
       sizes = {}
       local total = 0
@@ -1089,7 +1196,7 @@ local function stream_reader(op0)
         total = total + sizes[i]
       end
       n = total
-      args = { s.rfd, sizes, chance(0.5) and 0 or -1 }
+      args = { rfd, sizes, chance(0.5) and 0 or -1 }
     elseif op == "recv" or op == "recvmsg" then
       local r = rnd()
       if r < 0.2 then
@@ -1099,17 +1206,17 @@ local function stream_reader(op0)
       elseif r < 0.35 and n <= confirmed(s) then
         flags = luring.msg.WAITALL
       end
-      args = { s.rfd, n, flags }
+      args = { rfd, n, flags }
     elseif op == "recv_into" then
       if chance(0.2) then flags, nowait = luring.msg.DONTWAIT, true end
-      args = { s.rfd, buf, flags, n, at }
+      args = { rfd, buf, flags, n, at }
     end
     -- A read of 0 bytes of an empty pipe or stream socket may wait too: at once with 0
     -- on 6.18, but 6.1 waits for data (seen in its QEMU guest: still waiting after 1 s),
     -- and a stream socket does on every kernel (sock_rcvlowat is at least 1).
     local sure = nowait or confirmed(s) > 0 or
                  (s.shut and s.kind ~= "pipe")
-    return reading(s, { op = op, args = args, nargs = #args, sure = sure,
+    local plan = reading(s, { op = op, args = args, nargs = #args, sure = sure, fixed = fixed,
              note = fmt("[stream %d, %d there%s]", s.id, confirmed(s), sure and ", sure" or ""),
              check = function(_, res, _, data, peer)
                if buf then
@@ -1160,6 +1267,7 @@ local function stream_reader(op0)
                  check(peer == nil or type(peer) == "table", "recvmsg peer %s", tostring(peer))
                end
              end })
+    return fe and holding_buffer(plan, fe) or plan
   end
 end
 gen("read_stream", 4, stream_reader("read"))
@@ -1168,6 +1276,7 @@ gen("recv", 3, stream_reader("recv"))
 gen("recvmsg", 1, stream_reader("recvmsg"))
 gen("read_into", 1.5, stream_reader("read_into"))
 gen("recv_into", 1.5, stream_reader("recv_into"))
+gen("read_fixed_stream", 1.5, stream_reader("read_fixed"))
 
 -- recv_multishot on a stream socket: a completion per chunk from the ring's provided
 -- buffers, each chunk the next bytes written, until it ends: end of stream (0), out of
@@ -1175,9 +1284,10 @@ gen("recv_into", 1.5, stream_reader("recv_into"))
 gen("recv_multishot", 1.5, function()
   local s = free_stream(function(s) return not s.rbusy and s.kind ~= "pipe" end)
   if not s then return nil end
-  local fd = s.rfd
+  local target, fixed = fd_or_handle("r", s, s.rfd)
   local flags = chance(0.2) and luring.msg.DONTWAIT or 0
-  return reading(s, { op = "recv_multishot", args = { fd, flags }, nargs = 2, sure = false,
+  return reading(s, { op = "recv_multishot", args = { target, flags }, nargs = 2, sure = false,
+           fixed = fixed,
            multishot = true, note = fmt("[stream %d, %d there]", s.id, confirmed(s)),
            check = function(req, res, final, data, more)
              check(type(data) == "string" and type(more) == "boolean",
@@ -1220,14 +1330,22 @@ end)
 
 -- /dev/null: reads give 0, writes take everything.
 gen("devnull", 1, function()
+  local target, fixed = fd_or_handle("n", nil, devnull)
+  if R.reg and R.reg.empty and chance(0.1) then
+    -- A handle of an empty slot (-1): the kernel has no file there.
+    return { op = "read", args = { R.reg.empty, 1, 0 }, sure = true, fixed = true,
+             check = function(_, res)
+               check(res == -E.EBADF or cancelled(res), "read of an empty slot: %d", res)
+             end }
+  end
   if chance(0.5) then
     local data = payload(some_size())
-    return { op = "write", args = { devnull, data, 0 }, sure = true, silent_ok = true,
+    return { op = "write", args = { target, data, 0 }, sure = true, silent_ok = true, fixed = fixed,
              check = function(_, res)
                check(res == #data or cancelled(res), "write /dev/null: %d", res)
              end }
   end
-  return { op = "read", args = { devnull, rnd(0, 100), 0 }, sure = true,
+  return { op = "read", args = { target, rnd(0, 100), 0 }, sure = true, fixed = fixed,
            check = function(_, res, _, data)
              check((res == 0 and data == "") or cancelled(res), "read /dev/null: %d", res)
            end }
@@ -1242,6 +1360,8 @@ local function file_reader(op)
     local n = rnd(0, 9000)
     local sizes
     local args
+    local fd, fixed = fd_or_handle("f", f, f.fd)
+    local fe, buf, at
     if op == "readv" then
       sizes = {}
       n = 0
@@ -1249,11 +1369,20 @@ local function file_reader(op)
         sizes[i] = rnd(0, 3000)
         n = n + sizes[i]
       end
-      args = { f.fd, sizes, off }
+      args = { fd, sizes, off }
+    elseif op == "read_fixed" then
+      -- Into bytes at..at+n-1 of a registered buffer filled with "#" first.
+      fe = kernel_has.read_fixed and fixed_buffer()
+      if not fe then return nil end
+      buf = fe.ref[1]
+      at = rnd(1, math.min(40, fe.size))
+      n = rnd(0, fe.size - at + 1)
+      buf:set(("#"):rep(#buf))
+      args = { fd, buf, off, n, at }
     else
-      args = { f.fd, n, off }
+      args = { fd, n, off }
     end
-    return { op = op, args = args, sure = true,
+    local plan = { op = op, args = args, sure = true, fixed = fixed,
              started = function() f.readers = f.readers + 1 end,
              unstart = function() f.readers = f.readers - 1 end,
              release = function(req) if req.h and req.done then f.readers = f.readers - 1 end end,
@@ -1261,6 +1390,13 @@ local function file_reader(op)
                if op == "readv" then
                  check(type(data) == "table", "readv data")
                  data = table.concat(data)
+               end
+               if buf then
+                 local got = res > 0 and res or 0
+                 data = buf:get(at, at + got - 1)
+                 check(buf:get(1, at - 1) == ("#"):rep(at - 1) and
+                       buf:get(at + got) == ("#"):rep(#buf - at - got + 1),
+                       "%s: bytes outside at..at+res-1 changed (at %d, res %d)", op, at, res)
                end
                if cancelled(res) then return end
                local want = f.content:sub(off + 1, off + n)
@@ -1273,10 +1409,12 @@ local function file_reader(op)
                check(data == want:sub(1, res), "%s(%d, %d): other bytes than the file holds", op,
                      n, off)
              end }
+    return fe and holding_buffer(plan, fe) or plan
   end
 end
 gen("read_file", 3, file_reader("read"))
 gen("readv_file", 1, file_reader("readv"))
+gen("read_fixed_file", 1.5, file_reader("read_fixed"))
 
 local function file_writer(op)
   return function()
@@ -1285,7 +1423,17 @@ local function file_writer(op)
     local off = rnd(0, math.min(#f.content + 200, 60000))
     local data = payload(some_size() % 9000)
     local args, parts
-    if op == "writev" then
+    local fd, fixed = fd_or_handle("f", f, f.fd)
+    local fe
+    if op == "write_fixed" then
+      -- Bytes at..at+#data-1 of a registered buffer.
+      fe = kernel_has.write_fixed and fixed_buffer()
+      if not fe then return nil end
+      local at = rnd(1, fe.size)
+      data = payload(rnd(0, fe.size - at + 1))
+      fe.ref[1]:set(data, at)
+      args = { fd, fe.ref[1], off, #data, at }
+    elseif op == "writev" then
       parts = {}
       local i = 1
       repeat
@@ -1294,11 +1442,12 @@ local function file_writer(op)
         i = i + k
       until i > #data or #parts >= 6
       data = table.concat(parts)
-      args = { f.fd, parts, off }
+      args = { fd, parts, off }
     else
-      args = { f.fd, data, off }
+      args = { fd, data, off }
     end
-    return { op = op, args = args, sure = true, silent_ok = op == "write",
+    local plan = { op = op, args = args, sure = true, fixed = fixed,
+             silent_ok = op == "write" or op == "write_fixed",
              started = function() f.writer = true end,
              unstart = function() f.writer = false end,
              release = function(req)
@@ -1314,10 +1463,12 @@ local function file_writer(op)
                check(res == #data, "%s(%d bytes at %d) to a file: %d", op, #data, off, res)
                file_write_model(f, off, data)
              end }
+    return fe and holding_buffer(plan, fe) or plan
   end
 end
 gen("write_file", 2, file_writer("write"))
 gen("writev_file", 1, file_writer("writev"))
+gen("write_fixed_file", 1.5, file_writer("write_fixed"))
 
 gen("statx_file", 1.5, function()
   local f = free_file(false)
@@ -1340,7 +1491,8 @@ end)
 gen("fsync", 1, function()
   local f = free_file(false)
   if not f then return nil end
-  return { op = "fsync", args = { f.fd, chance(0.5) }, sure = true, silent_ok = true,
+  local fd, fixed = fd_or_handle("f", f, f.fd)
+  return { op = "fsync", args = { fd, chance(0.5) }, sure = true, silent_ok = true, fixed = fixed,
            started = function() f.readers = f.readers + 1 end,
            unstart = function() f.readers = f.readers - 1 end,
            release = function(req)
@@ -1353,6 +1505,7 @@ gen("ftruncate_fallocate", 1, function()
   local f = free_file(true)
   if not f then return nil end
   local op, args, model
+  local fixed = false
   if chance(0.5) and kernel_has.ftruncate then
     local len = rnd(0, 30000)
     op, args = "ftruncate", { f.fd, len }
@@ -1364,7 +1517,9 @@ gen("ftruncate_fallocate", 1, function()
     local mode = pick({ 0, luring.falloc.KEEP_SIZE,
                         luring.falloc.KEEP_SIZE | luring.falloc.PUNCH_HOLE })
     local off, len = rnd(0, 30000), rnd(1, 10000)
-    op, args = "fallocate", { f.fd, mode, off, len }
+    local fd
+    fd, fixed = fd_or_handle("f", f, f.fd)
+    op, args = "fallocate", { fd, mode, off, len }
     model = function()
       local c = f.content
       if mode == 0 then
@@ -1375,7 +1530,7 @@ gen("ftruncate_fallocate", 1, function()
       end
     end
   end
-  return { op = op, args = args, sure = true,
+  return { op = op, args = args, sure = true, fixed = fixed,
            started = function() f.writer = true end,
            release = function(req) if req.h and req.done then f.writer = false end end,
            check = function(_, res)
@@ -1833,6 +1988,7 @@ end)
 -- ring:link{...}: plans from the generators that can be chained, maybe with a
 -- link_timeout after one, soft or hard, silent members (CQE_SKIP_SUCCESS) in hard ones.
 local chainable = { "nop", "timeout", "read_file", "write_file", "statx_file", "fsync", "devnull",
+                    "read_fixed_file", "write_fixed_file", "write_fixed_stream",
                     "write_stream", "read_stream", "recv", "send" }
 local gen_by_name = {}
 for _, g in ipairs(gens) do gen_by_name[g.name] = g end
@@ -2027,11 +2183,21 @@ local arg_kinds = {
   link_timeout = { "seconds" }, poll_add = { "fd", "events" }, poll_multishot = { "fd", "events" },
   poll_remove = { "handle" }, cancel = { "handle" }, cancel_fd = { "fd" }, cancel_all = {},
   nop = {},
+  read_fixed = { "fd", "fixedbuf", "offset", "fixedlen", "fixedat" },
+  write_fixed = { "fd", "fixedbuf", "offset", "fixedlen", "fixedat" },
+  register_files = { "fdlist" }, register_buffers = { "buflist" }, unregister_files = {},
+  unregister_buffers = {},
 }
+-- Not ops: no callback, no sqe flags (extra arguments are ignored).
+local not_ops = { register_files = true, register_buffers = true, unregister_files = true,
+                  unregister_buffers = true }
+-- Ops whose descriptor a registered file cannot stand in for (the README's list).
+local no_handle = { close_fd = true, listen = true, ftruncate = true, cancel_fd = true,
+                    splice = true, tee = true, connect = true, bind = true }
 local optional = { offset = false, msgflags = true, perm = true, statxflags = true, bool = true,
                    renameflags = true, linkflags = true, spliceflags = true, proto = true,
                    backlog = true, how = true, peer = true, count = true, tmode = true,
-                   openmode = true, fallocmode = true }
+                   openmode = true, fallocmode = true, fixedlen = true, fixedat = true }
 
 -- A harmless valid value of each kind (the other arguments of a bad call).
 local function harmless(kind)
@@ -2053,6 +2219,13 @@ local function harmless(kind)
   if kind == "port" then return 9 end
   if kind == "length0" then return 0 end
   if kind == "length1" then return 1 end
+  if kind == "fixedbuf" then
+    -- One of the ring's registered buffers (none: the call raises for it as well).
+    local e = R.bufs and R.bufs.list[1]
+    return e and e.ref[1]
+  end
+  if kind == "fdlist" then return { devnull } end
+  if kind == "buflist" then return { luring.buffer(16) } end
   return nil  -- the optional ones
 end
 
@@ -2087,7 +2260,24 @@ local function bad_values(kind)
   local ints = { "abc", 1.5, 0 / 0, math.huge, -math.huge, 2 ^ 63, {}, true, io.stdout }
   local v = {}
   local function add(list) for _, x in ipairs(list) do v[#v + 1] = x end end
-  if kind == "fd" or kind == "sockfd" then add(ints); add({ -1, 1 << 31, math.mininteger }) end
+  if kind == "fd" or kind == "sockfd" then
+    add(ints); add({ -1, 1 << 31, math.mininteger })
+    -- Handles of a dropped registration and of other rings.
+    if R.stale[1] then add({ pick(R.stale) }) end
+    if foreign_handles[1] then add({ pick(foreign_handles), pick(foreign_handles) }) end
+  end
+  if kind == "fixedbuf" then
+    add(common); add({ "abc", 1, luring.buffer(16) })  -- a buffer no ring registered
+    if R.old_bufs and R.old_bufs[1] then add({ R.old_bufs[1] }) end  -- unregistered since
+  end
+  if kind == "fixedlen" then add(ints); add({ -1, 4097 }) end
+  if kind == "fixedat" then add(ints); add({ 0, -1, 4097 }) end
+  if kind == "fdlist" then
+    add({ "x", 3, {}, { "x" }, { -2 }, { 1.5 }, { 1 << 31 }, { devnull, {} }, true })
+  end
+  if kind == "buflist" then
+    add({ "x", 3, {}, { "bytes" }, { 1 }, { {} }, { luring.buffer(8), "x" }, true })
+  end
   if kind == "size" then add(ints); add({ -1, 0x7ffff001, math.maxinteger }) end
   if kind == "offset" then add(ints); add({ -2, math.mininteger }) end
   if kind == "length0" then add(ints); add({ -1 }) end
@@ -2146,7 +2336,7 @@ local function bad_call()
   for i, k in ipairs(kinds) do args[i] = harmless(k) end
   local cb = function() end
   local flags = nil
-  local which = rnd(0, n + 2)
+  local which = not_ops[name] and rnd(0, n) or rnd(0, n + 2)
   local bad_ring = nil
   local desc
   if which >= 1 and which <= n then
@@ -2155,6 +2345,12 @@ local function bad_call()
     if v == "<nil>" then v = nil end
     args[which] = v
     desc = fmt("arg %d (%s) = %s", which, kinds[which], tostring(v))
+    if no_handle[name] and (kinds[which] == "fd" or kinds[which] == "sockfd") and R.reg and
+       chance(0.3) then
+      -- A handle of the current registration, where the op cannot take one.
+      args[which] = pick(R.reg.handles)
+      desc = fmt("arg %d (%s) = %s", which, kinds[which], tostring(args[which]))
+    end
   elseif which == n + 1 then
     cb = pick({ 1, "x", {}, true, io.stdout })
     desc = "callback " .. tostring(cb)
@@ -2268,6 +2464,236 @@ local function chaos_call()
   end
 end
 
+-- ---- Registering and dropping files and buffers ----------------------------------------------
+
+-- Runs `fn` (a register call) with the collector stopped where a finalizer's request could
+-- change the answer: before IORING_FEAT_RSRC_TAGS (5.13) any request in flight makes it
+-- -EBUSY, so the count taken for the model must be the one the call sees.
+local function registering(fn)
+  local stop = not has_feature.rsrc_tags
+  if stop then collectgarbage("stop") end
+  local res = pack(pcall(fn))
+  if stop then collectgarbage("restart") end
+  return unpack(res, 1, res.n)
+end
+-- What a register (dropping = false) or unregister call must answer when it is not
+-- refused for another reason: -EBUSY if the kernel would wait, else nil.
+local function busy_answer(dropping)
+  if dropping and fixed_users() > 0 then return -E.EBUSY end
+  if not has_feature.rsrc_tags and ring:in_flight() > 0 then return -E.EBUSY end
+  return nil
+end
+
+-- A handle that must raise `why` in op calls on ring `r` (the current one or another).
+local function misuse(r, h, why, rr)
+  local choices = {
+    { "read", { h, 1, 0 } }, { "write", { h, "x", 0 } }, { "recv", { h, 1, 0 } },
+    { "send", { h, "x", 0 } }, { "fsync", { h, false } }, { "poll_add", { h, "r" } },
+    { "readv", { h, { 1 }, 0 } }, { "recv_multishot", { h, 0 } },
+    { "read_into", { h, luring.buffer(4), 0, nil, nil } },
+  }
+  if rr and rr.bufs and rr.bufs.list[1].ref[1] then
+    choices[#choices + 1] = { "read_fixed", { h, rr.bufs.list[1].ref[1], 0, 1, nil } }
+  end
+  local c = pick(choices)
+  local name, a = c[1], c[2]
+  local ok, res
+  if chance(0.2) and r == ring and R.sq >= 2 then
+    name = "link"
+    local item = { c[1] }
+    for i = 1, NARGS[c[1]] do item[i + 1] = c[2][i] end
+    ok, res = pcall(caller("link", "method"), r, { { "nop", nil }, item })
+  else
+    a[NARGS[name] + 1] = function() fail("a request on a bad handle was called back") end
+    ok, res = pcall(caller(name, chance(0.5) and "method" or "module"), r,
+                    unpack(a, 1, NARGS[name] + 1))
+  end
+  log("  %s with %s: %s", name, tostring(h), tostring(res))
+  if R.closed and not ok and tostring(res):find("closed ring", 1, true) then return end
+  check(not ok and tostring(res):find(why, 1, true) and tostring(res):find(name, 1, true),
+        "%s with a handle that must raise (%s): %s %s", name, why, tostring(ok), tostring(res))
+end
+
+local function register_files_step()
+  -- Descriptors of the streams, files and /dev/null, some twice, empty slots (-1) and
+  -- now and then one that is not open (-EBADF).
+  local cand = { devnull }
+  for _, s in ipairs(streams) do
+    if not s.retired then cand[#cand + 1] = s.rfd; cand[#cand + 1] = s.wfd end
+  end
+  for _, f in ipairs(files) do cand[#cand + 1] = f.fd end
+  local fds = {}
+  for k = 1, rnd(1, 8) do fds[k] = chance(0.2) and -1 or pick(cand) end
+  local bad = chance(0.04)
+  if bad then fds[rnd(1, #fds)] = 1 << 30 end
+  local call = caller("register_files", chance(0.5) and "method" or "module")
+  log("register_files{%s}%s", table.concat(fds, ", "), R.reg and " (files registered)" or "")
+  flush()
+  local expect
+  local ok, res = registering(function()
+    if R.reg then expect = -E.EBUSY else expect = busy_answer(false) end
+    if not expect and bad then expect = -E.EBADF end
+    return call(ring, fds)
+  end)
+  if not ok then
+    if R.closed and tostring(res):find("closed ring", 1, true) then
+      log("  -> raised: the ring was closed by a finalizer")
+      return
+    end
+    fail("register_files with valid descriptors raised: %s", tostring(res))
+  end
+  if expect then
+    check(res == expect, "register_files: %s, expected %d", tostring(res), expect)
+    log("  -> %d", res)
+    return
+  end
+  check(type(res) == "table" and #res == #fds, "register_files: %s", tostring(res))
+  log("  -> %d handles", #res)
+  local reg = { handles = res, sr = {}, sw = {}, f = {} }
+  for k, h in ipairs(res) do
+    local fd = fds[k]
+    check(h:index() == k - 1, "handle %d: index %s", k, tostring(h:index()))
+    check(tostring(h):find(fmt("luring.FixedFile (index %d, fd %d)", k - 1, fd), 1, true),
+          "tostring of handle %d: %s", k, tostring(h))
+    if fd >= 0 then
+      handle_fd[h] = fd
+      for _, s in ipairs(streams) do
+        if not s.retired then
+          if s.rfd == fd then reg.sr[s] = h end
+          if s.wfd == fd then reg.sw[s] = h end
+        end
+      end
+      for _, f in ipairs(files) do if f.fd == fd then reg.f[f] = h end end
+      if fd == devnull then reg.null = h end
+    else
+      reg.empty = h
+    end
+  end
+  R.reg = reg
+end
+
+local function register_buffers_step()
+  if fixed_bufs_refused or not kernel_has.read_fixed or not kernel_has.write_fixed then return end
+  local bufs = {}
+  for k = 1, rnd(1, 4) do bufs[k] = luring.buffer(chance(0.3) and rnd(1, 64) or rnd(1, 4096)) end
+  local call = caller("register_buffers", chance(0.5) and "method" or "module")
+  local sizes = {}
+  for k, b in ipairs(bufs) do sizes[k] = #b end
+  log("register_buffers{%s}%s", table.concat(sizes, ", "), R.bufs and " (buffers registered)" or "")
+  flush()
+  local expect
+  local ok, res = registering(function()
+    if R.bufs then expect = -E.EBUSY else expect = busy_answer(false) end
+    return call(ring, bufs)
+  end)
+  if not ok then
+    if R.closed and tostring(res):find("closed ring", 1, true) then
+      log("  -> raised: the ring was closed by a finalizer")
+      return
+    end
+    fail("register_buffers with valid buffers raised: %s", tostring(res))
+  end
+  log("  -> %s", tostring(res))
+  if not expect and res == -E.ENOMEM then
+    -- RLIMIT_MEMLOCK: this episode goes on without registered buffers.
+    fixed_bufs_refused = true
+    return
+  end
+  check(res == (expect or 0), "register_buffers: %s, expected %d", tostring(res), expect or 0)
+  if res ~= 0 then return end
+  -- Half the time only the ring holds them from now on.
+  local weak = chance(0.5)
+  local list = {}
+  for k, b in ipairs(bufs) do
+    list[k] = { ref = setmetatable({ b }, { __mode = "v" }), strong = not weak and b or nil,
+                size = #b, index = k - 1, busy = false }
+  end
+  R.bufs = { list = list, weak = weak }
+  if weak then log("  (held by the ring alone)") end
+end
+
+local function unregister_step(what)
+  local name = "unregister_" .. what
+  local call = caller(name, chance(0.5) and "method" or "module")
+  local expect
+  local users = fixed_users()
+  log("%s (%d in flight use registrations, %d in flight)", name, users, ring:in_flight())
+  flush()
+  local ok, res = registering(function()
+    if not (what == "files" and R.reg or what == "buffers" and R.bufs) then
+      expect = -E.ENXIO
+    else
+      expect = busy_answer(true) or 0
+    end
+    return call(ring)
+  end)
+  check(ok, "%s raised: %s", name, tostring(res))
+  check(res == expect, "%s: %s, expected %d (%d requests in flight use registrations, %d in " ..
+        "flight)", name, tostring(res), expect, fixed_users(), ring:in_flight())
+  log("  -> %d", res)
+  if res ~= 0 then return end
+  if what == "files" then
+    for _, h in ipairs(R.reg.handles) do R.stale[#R.stale + 1] = h end
+    while #R.stale > 16 do table.remove(R.stale, 1) end
+    R.reg = nil
+    misuse(ring, pick(R.stale), "stale registered file", R)
+  else
+    local old = setmetatable({}, { __mode = "v" })
+    for _, e in ipairs(R.bufs.list) do old[#old + 1] = e.ref[1] end
+    R.bufs, R.old_bufs = nil, old
+    local b = old[1]
+    if b then
+      local ok2, err = pcall(caller("read_fixed", chance(0.5) and "method" or "module"), ring,
+                             devnull, b, 0, 1, nil)
+      check(not ok2 and tostring(err):find("not a registered buffer", 1, true) and
+            tostring(err):find("read_fixed", 1, true), "read_fixed on a buffer unregistered: %s",
+            tostring(err))
+    end
+  end
+end
+
+-- A ring of its own with a registered file: its handle raises here, ours there.
+local function other_ring_step()
+  local other = luring.queue_init(2)
+  local h = other:register_files({ devnull })
+  check(type(h) == "table", "register_files on another ring: %s", tostring(h))
+  log("other ring with a registered file")
+  misuse(ring, h[1], "registered file of another ring", R)
+  if R.reg then misuse(other, pick(R.reg.handles), "registered file of another ring") end
+  other:close()
+  add_foreign(h[1])
+end
+
+local function fixed_step()
+  if R.closed then return end
+  stats.fixed = stats.fixed + 1
+  local r = rnd()
+  -- (Mostly the call that changes something; now and then the one that must refuse.)
+  if r < 0.40 then
+    if R.reg and chance(0.6) then unregister_step("files") else register_files_step() end
+  elseif r < 0.72 then
+    if R.bufs and chance(0.6) then unregister_step("buffers") else register_buffers_step() end
+  elseif r < 0.85 then
+    local h = R.stale[1] and pick(R.stale)
+    if h then misuse(ring, h, "stale registered file", R) end
+    if foreign_handles[1] then
+      misuse(ring, pick(foreign_handles), "registered file of another ring", R)
+    end
+  elseif r < 0.93 then
+    -- Registered buffers only the ring holds survive a full collection.
+    if not R.bufs then return end
+    log("collectgarbage with registered buffers%s", R.bufs.weak and " held by the ring alone" or "")
+    collectgarbage()
+    collectgarbage()
+    if R.closed or not R.bufs then return end  -- a finalizer closed it: they may go
+    for _, e in ipairs(R.bufs.list) do
+      check(e.ref[1] ~= nil, "ring %d: registered buffer %d was collected", R.id, e.index)
+    end
+  else
+    other_ring_step()
+  end
+end
+
 -- ---- What callbacks do -------------------------------------------------------------------
 
 local close_ring   -- forward
@@ -2321,6 +2747,8 @@ function behave(req, cqe, final)
     stale_cqe = cqe
   elseif r < 0.97 then
     chaos_call()
+  elseif r < 0.98 then
+    fixed_step()
   else
     if stale_cqe and stale_cqe ~= cqe then
       local ok, err = pcall(luring.cqe_seen, ring, stale_cqe)
@@ -2392,6 +2820,7 @@ local function after_close(oldR)
       local p = req.plan
       if p and p.args then
         for _, v in ipairs(p.args) do
+          v = handle_fd[v] or v  -- a registered file: the descriptor it was registered from
           if math.type(v) == "integer" then
             for _, s in ipairs(streams) do
               if s.rfd == v or s.wfd == v then affected_streams[s] = true end
@@ -2431,6 +2860,13 @@ local function after_close(oldR)
     end
   end
   for s in pairs(affected_streams) do retire_stream(s) end
+  -- Its registered files' handles are another ring's now.
+  for _, h in ipairs(oldR.stale) do add_foreign(h) end
+  if oldR.reg then
+    for _, h in ipairs(oldR.reg.handles) do add_foreign(h) end
+  end
+  oldR.stale = {}
+  oldR.reg, oldR.bufs = nil, nil
   for _, f in ipairs(files) do
     if affected_files[f] or f.writer or f.readers > 0 then
       file_resync(f)
@@ -2725,13 +3161,14 @@ local function step()
 end
 
 function step_body()
+  if chance(0.04) then return fixed_step() end
   local r = rnd()
   if r < 0.45 then
     local p = pick_gen()
     if p then
       -- Now and then without a callback (only what surely ends and reserves nothing).
       local cbless = p.sure and chance(0.03) and not p.target_kind and p.op ~= "openat" and
-                     not p.started and not p.release
+                     not p.started and not p.release and not p.fixed
       queue(p, { cbless = cbless or nil })
     end
   elseif r < 0.47 then
@@ -2857,6 +3294,9 @@ local function raw_phase(steps)
     fail("the ring closed during the drain")
   end
   check_streams()
+  -- Nothing in flight: dropping the registrations must work (or they stay for the close).
+  if R.reg and chance(0.5) then unregister_step("files") end
+  if R.bufs and chance(0.5) then unregister_step("buffers") end
   ring:close()
   after_close(R)
   R, ring = nil, nil
@@ -3127,7 +3567,7 @@ os.execute("rm -rf " .. helper.shell_quote(scratch))
 helper.cleanup()
 local parts = {}
 for _, k in ipairs({ "ops", "cbs", "bad", "chains", "raised", "rings", "closes", "waits",
-                     "tasks", "slowcloses" }) do
+                     "tasks", "slowcloses", "fixed" }) do
   parts[#parts + 1] = k .. "=" .. stats[k]
 end
 out:write("FUZZ_STATS ", table.concat(parts, " "),
