@@ -2627,6 +2627,10 @@ local function unregister_step(what)
     end
     return call(ring)
   end)
+  if not ok and R.closed and tostring(res):find("closed ring", 1, true) then
+    log("  -> raised: the ring was closed by a finalizer")
+    return
+  end
   check(ok, "%s raised: %s", name, tostring(res))
   check(res == expect, "%s: %s, expected %d (%d requests in flight use registrations, %d in " ..
         "flight)", name, tostring(res), expect, fixed_users(), ring:in_flight())
@@ -2906,8 +2910,10 @@ function close_ring(where)
   if oldR.closed then return end
   local how = rnd()
   stats.closes = stats.closes + 1
+  local regs = (oldR.reg and ", files registered" or "") ..
+               (oldR.bufs and ", buffers registered" or "")
   if how < 0.7 or depth > 0 then
-    log("ring %d: close %s with %d in flight", oldR.id, where, ring:in_flight())
+    log("ring %d: close %s with %d in flight%s", oldR.id, where, ring:in_flight(), regs)
     flush()
     local t0 = now()
     if chance(0.5) then ring:close() else luring.queue_exit(ring) end
@@ -2934,7 +2940,8 @@ function close_ring(where)
     end
   else
     -- Dropped: the collector closes it.
-    log("ring %d: dropped %s with %d in flight, collected", oldR.id, where, ring:in_flight())
+    log("ring %d: dropped %s with %d in flight%s, collected", oldR.id, where, ring:in_flight(),
+        regs)
     flush()
     local weak = setmetatable({ ring }, { __mode = "v" })
     oldR.ring = nil
