@@ -2510,6 +2510,11 @@ local function misuse(r, h, why, rr)
   end
   log("  %s with %s: %s", name, tostring(h), tostring(res))
   if R.closed and not ok and tostring(res):find("closed ring", 1, true) then return end
+  -- link refuses an op this ring cannot chain (recv_multishot without provided buffers,
+  -- before 5.19; an op done synchronously) before it looks at the handle.
+  if name == "link" and not ok and tostring(res):find("cannot be linked on this", 1, true) then
+    return
+  end
   check(not ok and tostring(res):find(why, 1, true) and tostring(res):find(name, 1, true),
         "%s with a handle that must raise (%s): %s %s", name, why, tostring(ok), tostring(res))
 end
