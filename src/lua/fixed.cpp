@@ -37,7 +37,9 @@ constexpr lua_Integer kMaxBuffers = 1 << 14;
 // handle of a quiet socket holds up unregister_buffers for ever), and before 5.13 (no
 // IORING_FEAT_RSRC_TAGS) registering or dropping files or buffers waits until no
 // request at all is in flight. luring answers -EBUSY then, as the kernel does for a
-// second registration. (6.13 counts each file and buffer apart; one rule for all.)
+// second registration. (6.13 counts each file and buffer apart; one rule for all.) The
+// users are the requests made with a handle or a registered buffer, also those luring
+// completes itself (start.cpp), so a program gets the same answer on every kernel.
 bool would_wait(const LuaRing* r, bool dropping) {
     if (dropping && r->requests.file_users() + r->requests.buffer_users() > 0) return true;
     return (r->ring.features() & uring::feat::rsrc_tags) == 0 && r->requests.in_flight() > 0;

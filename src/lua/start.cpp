@@ -130,6 +130,12 @@ int queue(lua_State* L, LuaRing* r, Member* members, std::uint32_t n, std::uint8
         s.silent = (m.sqe_flags & uring::sqe_flag::cqe_skip_success) != 0;
         s.chain_prev = prev_silent;
         uring::Sqe* sqe = r->ring.get_sqe();  // space was checked; nothing ran since
+        // A request made with a handle or a registered buffer holds up unregister_files
+        // and unregister_buffers until its final completion, also when luring completes
+        // it itself below (recv_multishot without provided buffers, before 5.19): the
+        // same program gets the same answer on every kernel (the fuzzer's model does).
+        if (m.a.file_gen != 0) s.uses |= uses::files;
+        if (m.a.fixed_buf != 0) s.uses |= uses::buffers;
         if (m.op->sync != nullptr && kernel_lacks(r, m.op->opcode)) {
             // Done now; a NOP carries the result through the ring to the callback.
             s.sync = true;
@@ -141,11 +147,7 @@ int queue(lua_State* L, LuaRing* r, Member* members, std::uint32_t n, std::uint8
             uring::prep_nop(*sqe);
         } else {
             m.op->prep(L, *sqe, m.a, s.buf);
-            if (m.a.file_gen != 0) {
-                sqe->flags |= uring::sqe_flag::fixed_file;
-                s.uses |= uses::files;
-            }
-            if (m.a.fixed_buf != 0) s.uses |= uses::buffers;
+            if (m.a.file_gen != 0) sqe->flags |= uring::sqe_flag::fixed_file;
         }
         sqe->flags |= m.sqe_flags;
         if (k + 1 < n) sqe->flags |= link;
