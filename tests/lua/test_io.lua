@@ -137,7 +137,7 @@ case("accept", function()
   -- The accepted fd works with luring.
   client:send("over accept")
   local _, n, data = one(function(cb) return luring.recv(ring, got_fd, 100, 0, cb) end)
-  assert(data == "over accept")
+  assert(n == #"over accept" and data == "over accept")
   client:close()
   server:close()
 

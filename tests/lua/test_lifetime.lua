@@ -59,7 +59,7 @@ local function run_lua(source, ...)
   f:close()
   local cmd = { helper.lua_command(script, ...), ">" .. out .. " 2>" .. err }
   local t0 = now()
-  local ok, how, code = os.execute(table.concat(cmd, " "))
+  local _, how, code = os.execute(table.concat(cmd, " "))
   local elapsed = now() - t0
   return (how == "exit" and code or -1), helper.slurp(out), helper.slurp(err), elapsed
 end
@@ -447,7 +447,7 @@ case("case30_pinned_strings", function()
   for i = 1, 5 do
     local queued = 0
     repeat
-      local n, err, partial = client:send(chunk)
+      local n, _, partial = client:send(chunk)
       queued = queued + math.tointeger(n or partial)
     until not n
     local sres
