@@ -32,7 +32,7 @@ local async = {
 
 local run_options = {
   entries = true, flags = true, on_error = true, recv_multishot = true, receives_last = true,
-  register_ring = true,
+  register_ring = true, direct_send = true,
 }
 
 local function check_options(opts)
@@ -40,7 +40,7 @@ local function check_options(opts)
     if not run_options[k] then
       error("bad argument #1 to 'run' (unknown option '" .. tostring(k) ..
             "'; options are entries, flags, on_error, recv_multishot, receives_last, " ..
-            "register_ring)", 3)
+            "register_ring, direct_send)", 3)
     end
   end
 end
@@ -55,7 +55,9 @@ end
 -- round's receives go after its sends, so a receive whose data a send of the same round
 -- brings finds it at once), register_ring (false: the loop enters the ring by its fd;
 -- by default by a registered slot where the kernel has it, 5.18, which skips the fd
--- lookup of each enter).
+-- lookup of each enter), direct_send (false: every send is an io_uring request; by
+-- default, except on an SQPOLL ring, a send the socket can take at once is done by a
+-- send(2) without waiting, and only one that must wait for room is a request).
 function async.run(fn, ...)
   if type(fn) == "table" and getmetatable(fn) == nil then
     local opts = fn

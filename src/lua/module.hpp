@@ -77,6 +77,8 @@ struct LuaRing {
     // Test hook (luring._test_gc_on_push): a full collection, finalizers included, right
     // before a callback's arguments are pushed, where a GC step can otherwise land.
     bool test_gc_on_push = false;
+    // aw.send tries a send(2) first (luring._direct_send; luring.async turns it on).
+    bool direct_send = false;
     bool closing = false;    // queue_exit was called (teardown may wait for do_cqes)
     bool closed = true;      // everything released
 };

@@ -20,6 +20,9 @@ struct TaskEntry {
     const lua_State* co;  // nullptr: free
     std::uint64_t pending;
     bool fast;
+    // Sends done at once by a send(2) (await.cpp) since the task last waited by the
+    // fast path: a task that only sends must still yield now and then.
+    std::uint8_t direct_sends;
 };
 
 class TaskTable {
@@ -38,7 +41,7 @@ public:
         if (2 * (count_ + 1) > mask_ + 1 && !grow()) return nullptr;
         std::uint32_t i = home(co);
         while (e_[i].co != nullptr) i = (i + 1) & mask_;
-        e_[i] = TaskEntry{co, 0, true};
+        e_[i] = TaskEntry{co, 0, true, 0};
         ++count_;
         return &e_[i];
     }

@@ -812,6 +812,55 @@ case("await_internals", function()
   end)
 end)
 
+case("direct_send", function()
+  -- A send the socket can take at once is made there and then by send(2): the task does
+  -- not yield (a task spawned before it has not run when it returns) and nothing stays in
+  -- flight. The 17th send in a row without a wait is a request and yields, so a task that
+  -- only sends lets the others run. direct_send = false: every send is a request.
+  for _, direct in ipairs({ true, false }) do
+    async.run({ direct_send = direct }, function()
+      local client, peer = pair()
+      local ring = async.ring()
+      assert(luring._direct_send(ring) == direct)
+      local before = ring:in_flight()
+      local ran = false
+      async.spawn(function() ran = true end)
+      for k = 1, 16 do
+        assert(client:send(string.char(64 + k)) == 1)
+        assert(ran ~= direct, ("send %d: the other task ran: %s"):format(k, tostring(ran)))
+        if direct then assert(ring:in_flight() == before, "a send was a request") end
+      end
+      assert(client:send("Q") == 1)
+      assert(ran, "17 sends in a row, and the other task never ran")
+      peer:settimeout(5)
+      assert(peer:receive(17) == "ABCDEFGHIJKLMNOPQ")
+      client:close()
+      peer:close()
+    end)
+  end
+  -- Errors come back as from a request: the peer gone, "closed".
+  async.run(function()
+    local client, peer = pair()
+    peer:close()
+    async.sleep(0.01)
+    local last, err
+    for _ = 1, 50 do
+      last, err = client:send("x")
+      if not last then break end
+      async.sleep(0.001)
+    end
+    assert(last == nil and err == "closed", tostring(err))
+    client:close()
+  end)
+  -- An SQPOLL ring's requests cost the task no system call: off there unless asked.
+  async.run({ flags = luring.setup.SQPOLL }, function()
+    assert(luring._direct_send(async.ring()) == false)
+  end)
+  async.run({ flags = luring.setup.SQPOLL, direct_send = true }, function()
+    assert(luring._direct_send(async.ring()) == true)
+  end)
+end)
+
 case("recv_until_whole_parts", function()
   -- core.aw.recv_until, the recv of receive('*l') and receiveuntil's fast paths: when
   -- the bytes one recv brings are one whole part (the delimiter once, at their end), it

@@ -8,7 +8,8 @@
 #   ways (tools/bench/lua/async_variant.lua): as the example asks (DEFER_TASKRUN and
 #   the registered ring fd where the kernel has them), with recv_multishot, on a plain
 #   ring (flags 0), with each round's requests in the order made (receives_last =
-#   false), and entering by the ring's fd (register_ring = false).
+#   false), entering by the ring's fd (register_ring = false), and with every send an
+#   io_uring request (direct_send = false).
 #     http  examples/http_hello.lua (keep-alive, one response per request) under
 #           wrk -t1; connections 1 64 512 by default.
 #     echo  examples/echo_server.lua (every line back) under BUILD's echo-load: one 1 KiB
@@ -72,6 +73,7 @@ for s in "luring.async:$example:luring:default" \
          "luring.async/plain:$example:luring:plain" \
          "luring.async/ordered:$example:luring:ordered" \
          "luring.async/fd-enter:$example:luring:fd" \
+         "luring.async/ring-send:$example:luring:ringsend" \
          "luv:$luv:luv:" \
          "cqueues:$cq:cqueues:"; do
   IFS=: read -r name script lib variant <<<"$s"

@@ -7,6 +7,7 @@
 --   plain      flags = 0 (no DEFER_TASKRUN)
 --   ordered    receives_last = false (each round's requests in the order made)
 --   fd         register_ring = false (each enter by the ring's fd, not a registered slot)
+--   ringsend   direct_send = false (every send an io_uring request)
 local async = require "luring.async"
 
 local variants = {
@@ -15,6 +16,7 @@ local variants = {
   plain = { flags = 0 },
   ordered = { receives_last = false },
   fd = { register_ring = false },
+  ringsend = { direct_send = false },
 }
 local name = os.getenv("LURING_BENCH_ASYNC") or "default"
 local extra = variants[name] or error("LURING_BENCH_ASYNC: no variant '" .. name .. "'")
