@@ -430,8 +430,10 @@ function Socket:receive(pattern, prefix)
   if prefix == nil and (pattern == nil or pattern == "*l" or pattern == "l") and
      not self.closed then
     local buf, pos = self.buf, self.pos
-    local i = find(buf, "\n", pos, true)
-    if not i and pos > #buf and self.rx == "single" then
+    local i
+    if pos <= #buf then
+      i = find(buf, "\n", pos, true)
+    elseif self.rx == "single" then  -- (nothing buffered: no find to call)
       local got, line = fill_fast(self, "\n", UNTIL_LINE)
       if got == "whole" then return line end
       if got ~= nil then
@@ -549,10 +551,15 @@ end
 -- sock:send(data [, i [, j]]): sends all of data:sub(i, j). The index of the last byte
 -- sent, or nil, err, last.
 function Socket:send(data, i, j)
-  -- The hot path: a whole string, sent by one request of core.aw (noted in self.p2 for
-  -- close() to cancel).
+  -- The hot path: a whole string, sent at once by aw.send's send(2) when the socket has
+  -- room, else by one request of core.aw (noted in self.p2 for close() to cancel).
   if i == nil and j == nil and not self.closed then
-    local cqe, res = send_once(self, data)
+    local cqe, res
+    if self.timeout then
+      cqe, res = send_once(self, data)
+    else  -- (send_once's first line, without the call)
+      cqe, res = aw_send(self.ring, self.fd, data, MSG_NOSIGNAL, self, "p2")
+    end
     if cqe ~= nil then
       self.p2 = false
       if cqe == false then res = after_wait(task_of[co_running()], false, res) end
@@ -616,8 +623,10 @@ local function receive_until(self, pat, inclusive)
   -- buffered and one recv by core.aw that brings it (no task lookup either way).
   if not self.closed then
     local buf, pos = self.buf, self.pos
-    local i, j = find(buf, pat, pos, true)
-    if not i and pos > #buf and self.rx == "single" then
+    local i, j
+    if pos <= #buf then
+      i, j = find(buf, pat, pos, true)
+    elseif self.rx == "single" then  -- (nothing buffered: no find to call)
       local got, part = fill_fast(self, pat, inclusive and UNTIL_WITH or UNTIL_BEFORE)
       if got == "whole" then return part end
       if got ~= nil then
