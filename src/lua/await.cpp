@@ -34,6 +34,9 @@
 //   user time per request. Only when the socket takes nothing now (EAGAIN) is the send
 //   a request, waited for; and after kDirectSendsMax sends in a row without a wait, the
 //   next one is too, so a task that only sends still lets the others run.
+// aw.send_now(ring, fd, data, flags [, note, key]): only that send(2), under the same
+//   conditions: true, res, or nothing when the send must be a request (the caller then
+//   arms its deadline and calls aw.send; a send that can go at once needs no deadline).
 // aw.recv_until(ring, fd, size, flags, delim, mode [, note, key]): a recv whose
 //   completion, when the bytes hold `delim` (1..255 bytes) once and at their end, hands
 //   back only the part the caller wants and true: mode 0 the bytes before delim, 1 all
@@ -62,14 +65,17 @@ struct AwaitOp {
     const char* args;
     const OpDesc* op;  // nullptr: the module's op of that name
     bool direct;       // a send: may be done at once by send(2) (see the top)
+    bool now_only;     // and only that: never a request (aw.send_now)
+    const char* of;    // the module's op it is a form of, when not `name`
 };
 
 constexpr AwaitOp kAwaitOps[] = {
-    {"read", "fno", nullptr, false},
-    {"write", "fso", nullptr, false},
-    {"recv", "fnr", nullptr, false},
-    {"send", "fsg", nullptr, true},
-    {"recv_until", "fnrdm", &kRecvUntil, false},
+    {"read", "fno", nullptr, false, false, nullptr},
+    {"write", "fso", nullptr, false, false, nullptr},
+    {"recv", "fnr", nullptr, false, false, nullptr},
+    {"send", "fsg", nullptr, true, false, nullptr},
+    {"send_now", "fsg", nullptr, true, true, "send"},
+    {"recv_until", "fnrdm", &kRecvUntil, false, false, nullptr},
 };
 
 constexpr std::uint8_t kDirectSendsMax = 16;
@@ -192,6 +198,7 @@ int await_op(lua_State* L) {
         const int n = send_now(L, a, task);
         if (n != 0) return n;
     }
+    if (w->now_only) return 0;
     if (new_key) {
         // note[key] = true first: a new key may need memory, and running out must raise
         // before the request is queued, not after (it would never be waited for). A key
@@ -273,7 +280,7 @@ int direct_send(lua_State* L) {
 int await_ops(lua_State* L) {
     lua_createtable(L, 0, sizeof kAwaitOps / sizeof kAwaitOps[0]);
     for (const AwaitOp& w : kAwaitOps) {
-        const OpDesc* op = w.op != nullptr ? w.op : find_op(w.name);
+        const OpDesc* op = w.op != nullptr ? w.op : find_op(w.of != nullptr ? w.of : w.name);
         if (op == nullptr || std::strlen(w.args) != op->nargs) {
             return luaL_error(L, "luring._await: no op %s of %d arguments", w.name,
                               static_cast<int>(std::strlen(w.args)));

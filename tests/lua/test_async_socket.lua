@@ -838,6 +838,24 @@ case("direct_send", function()
       peer:close()
     end)
   end
+  -- With a timeout too, and such a send arms no deadline (the task's deadline record is
+  -- not put in the timer heap): it cannot wait.
+  async.run(function()
+    local client, peer = pair()
+    client:settimeout(5)
+    local core = require "luring.async.core"
+    local sender = async.spawn(function()
+      local last = client:send("timed")
+      return last, core.task_of[coroutine.running()].io_timer.pos
+    end)
+    local _, last, pos = sender:join()
+    assert(last == 5 and pos == nil, ("send gave %s, deadline at heap position %s"):format(
+           tostring(last), tostring(pos)))
+    peer:settimeout(5)
+    assert(peer:receive(5) == "timed")
+    client:close()
+    peer:close()
+  end)
   -- Errors come back as from a request: the peer gone, "closed".
   async.run(function()
     local client, peer = pair()

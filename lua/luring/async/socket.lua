@@ -19,6 +19,7 @@ local strerror = luring.strerror
 local errno = luring.errno
 local l_recv, l_send = luring.recv, luring.send
 local aw_recv, aw_send, aw_recv_until = core.aw.recv, core.aw.send, core.aw.recv_until
+local aw_send_now = core.aw.send_now
 
 local socket = {}
 
@@ -171,8 +172,11 @@ end
 local function send_once(self, data)
   local t = self.timeout
   if not t then return aw_send(self.ring, self.fd, data, MSG_NOSIGNAL, self, "p2") end
+  -- A send the socket takes at once (aw.send_now) needs no deadline.
+  local cqe, res = aw_send_now(self.ring, self.fd, data, MSG_NOSIGNAL, self, "p2")
+  if cqe ~= nil then return cqe, res end
   local task = arm_deadline(t)
-  local cqe, res = aw_send(self.ring, self.fd, data, MSG_NOSIGNAL, self, "p2")
+  cqe, res = aw_send(self.ring, self.fd, data, MSG_NOSIGNAL, self, "p2")
   if task then task.io_deadline = false end
   return cqe, res
 end
