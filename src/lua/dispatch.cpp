@@ -160,6 +160,7 @@ void handle(lua_State* L, LuaRing* r, const uring::Cqe& cqe) {
         TaskEntry* task = r->tasks.find(co);
         if (task != nullptr) {
             task->pending = 0;
+            task->direct_sends = 0;  // it waited: a new run of direct sends (await.cpp)
             if (!task->fast) {
                 lua_pushboolean(L, 0);
                 lua_replace(L, top + 1);

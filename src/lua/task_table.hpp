@@ -20,8 +20,8 @@ struct TaskEntry {
     const lua_State* co;  // nullptr: free
     std::uint64_t pending;
     bool fast;
-    // Sends done at once by a send(2) (await.cpp) since the task last waited by the
-    // fast path: a task that only sends must still yield now and then.
+    // Sends done at once by a send(2) (await.cpp) since dispatch last resumed the task
+    // with a completion: a task that only sends must still yield now and then.
     std::uint8_t direct_sends;
 };
 

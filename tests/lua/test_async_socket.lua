@@ -838,6 +838,48 @@ case("direct_send", function()
       peer:close()
     end)
   end
+  -- The run of 16 starts again after each wait for a completion (async.sleep here): a
+  -- task that waits between its sends never has one made a request.
+  async.run(function()
+    local client, peer = pair()
+    local ran, going = 0, true
+    local other = async.spawn(function()
+      while going do
+        ran = ran + 1
+        async.sleep(0)
+      end
+    end)
+    local yielded = 0
+    for _ = 1, 40 do
+      local before = ran
+      assert(client:send("y") == 1)
+      if ran ~= before then yielded = yielded + 1 end
+      async.sleep(0.001)
+    end
+    going = false
+    other:join()
+    assert(yielded == 0, yielded .. " of 40 sends were requests")
+    peer:settimeout(5)
+    assert(peer:receive(40) == string.rep("y", 40))
+    client:close()
+    peer:close()
+  end)
+  -- A send of the general path (a range, here) queued by one task, then a whole string
+  -- sent by another: the second must not go at once past the first, still in the SQ.
+  for _, timeout in ipairs({ false, 5 }) do
+    async.run(function()
+      local client, peer = pair()
+      if timeout then client:settimeout(timeout) end
+      local a = async.spawn(function() return client:send("AAAA", 1) end)
+      local b = async.spawn(function() return client:send("BBBB") end)
+      assert(select(2, a:join()) == 4 and select(2, b:join()) == 4)
+      peer:settimeout(5)
+      local got = peer:receive(8)
+      assert(got == "AAAABBBB", ("the peer got %s (timeout %s)"):format(got, tostring(timeout)))
+      client:close()
+      peer:close()
+    end)
+  end
   -- With a timeout too, and such a send arms no deadline (the task's deadline record is
   -- not put in the timer heap): it cannot wait.
   async.run(function()

@@ -119,10 +119,12 @@ local function new(fd, kind, family)
   -- rx: how it receives, decided by the first receive that waits: "multishot" (one
   -- multishot recv, handle ms, feeding buf; a task waiting for it is waiter) or
   -- "single" (a recv request per wait). eof, rx_err: how the multishot recv ended.
+  -- sending: requests writing to the stream queued or in flight (see wait_writing).
   local s = setmetatable({ fd = fd, kind = kind, family = family, buf = "", pos = 1,
                            timeout = nil, closed = false, ring = core.loop_ring(),
                            p1 = false, p2 = false, count_pattern = NO_COUNT, rx = false,
-                           ms = false, waiter = false, eof = false, rx_err = false }, Socket)
+                           ms = false, waiter = false, eof = false, rx_err = false,
+                           sending = 0 }, Socket)
   -- The hot methods as the socket's own fields: a call finds them without going through
   -- the metatable (about 120 instructions a call; a ping-pong round trip makes four).
   s.send, s.receive = Socket.send, Socket.receive
@@ -187,6 +189,17 @@ local function wait_on(self, task, h, deadline, makes_fd)
   local res, a, b = await(task, h, deadline, makes_fd)
   clear_pending(self, h)
   return res, a, b
+end
+
+-- wait_on for a request that writes to the stream (a send of the general path, a
+-- shutdown): counted in self.sending while it is queued or in flight, as no send may go
+-- at once by send(2) then (aw.send): it would overtake the request.
+local function wait_writing(self, task, h, deadline)
+  self.sending = self.sending + 1
+  local ok, res = pcall(wait_on, self, task, h, deadline)
+  self.sending = self.sending - 1
+  if not ok then error(res, 0) end
+  return res
 end
 
 -- Makes the descriptor, if this is an unconnected object (async.tcp()) that has none.
@@ -556,8 +569,9 @@ end
 -- sent, or nil, err, last.
 function Socket:send(data, i, j)
   -- The hot path: a whole string, sent at once by aw.send's send(2) when the socket has
-  -- room, else by one request of core.aw (noted in self.p2 for close() to cancel).
-  if i == nil and j == nil and not self.closed then
+  -- room, else by one request of core.aw (noted in self.p2 for close() to cancel); not
+  -- while a request writing to the stream is queued or in flight (self.sending).
+  if i == nil and j == nil and not self.closed and self.sending == 0 then
     local cqe, res
     if self.timeout then
       cqe, res = send_once(self, data)
@@ -601,7 +615,7 @@ function Socket:send(data, i, j)
     local piece = sent == 0 and chunk or sub(chunk, sent + 1, sent + SEND_PIECE)
     local h = start_for(self, l_send, self.fd, piece, MSG_NOSIGNAL, task.cb)
     if not h then return nil, "closed", i + sent - 1 end
-    local res = wait_on(self, task, h, deadline)
+    local res = wait_writing(self, task, h, deadline)
     if res == nil then return nil, "timeout", i + sent - 1 end
     if res > 0 then sent = sent + res end  -- counted even if the socket closed meanwhile
     if sent < total then  -- all sent is success, as on the fast path, closed or not
@@ -801,7 +815,7 @@ function Socket:shutdown(how)
   if self.closed or not self.fd then return nil, "closed" end
   local h = start_for(self, core.ring().shutdown, self.fd, how, task.cb)
   if not h then return nil, "closed" end
-  local res = wait_on(self, task, h)
+  local res = wait_writing(self, task, h)
   if res < 0 then return nil, message(res) end
   return 1
 end
