@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# tools/bench/server-bench.sh http|echo [-d SECONDS] [-r ROUNDS] [-c "CONNS..."] [BUILD]
+# tools/bench/server-bench.sh http|echo [-d SECONDS] [-r ROUNDS] [-c "CONNS..."] [-s "SERVERS..."] [BUILD]
 #   One server workload, the same server on luring.async, luv, cqueues and in C++ on the
 #   project's core (BUILD's http-floor: multishot accept and recv, provided buffers,
 #   DEFER_TASKRUN: the floor), each pinned to CPU 0 with the load on CPU 1, for each
@@ -19,6 +19,8 @@
 #   saturates before the servers do, so the rate alone cannot tell them apart. Prints
 #   one table of medians. BUILD: the build folder whose luring.so and tools to use
 #   (default: build). A server whose library is missing is left out, saying so.
+#   -s: only the servers named (as the table names them: "luring.async luv C++-floor"),
+#   for a longer paired run of a few.
 # LURING_BENCH_QUICK=1: 1 s runs, one round, the middle connection count (a smoke test).
 # Needs taskset, ss, and wrk for http. Exit: 0, or 1 when a run failed (a server that
 #   did not start, load errors, non-2xx answers, wrong echoes).
@@ -29,16 +31,17 @@ workload=${1:-}
 case $workload in
   http) conns="1 64 512" unit=request ;;
   echo) conns="1 16 256" unit=message ;;
-  *) sed -n '3,23p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '3,26p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
 shift
-seconds=5 rounds=3
-while getopts "d:r:c:" o; do
+seconds=5 rounds=3 only=""
+while getopts "d:r:c:s:" o; do
   case $o in
     d) seconds=$OPTARG ;;
     r) rounds=$OPTARG ;;
     c) conns=$OPTARG ;;
-    *) sed -n '3,23p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    s) only=" $OPTARG " ;;
+    *) sed -n '3,26p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
@@ -77,13 +80,16 @@ for s in "luring.async:$example:luring:default" \
          "luv:$luv:luv:" \
          "cqueues:$cq:cqueues:"; do
   IFS=: read -r name script lib variant <<<"$s"
+  [ -n "$only" ] && [[ $only != *" $name "* ]] && continue
   if lua5.4 -e "require '$lib'" 2>/dev/null; then
     servers+=("$name:$script:$variant")
   else
     echo "$me: $name left out ($lib is not installed)" >&2
   fi
 done
-if [ -x "$build/tools/bench/http-floor" ]; then
+if [ -n "$only" ] && [[ $only != *" C++-floor "* ]]; then
+  :
+elif [ -x "$build/tools/bench/http-floor" ]; then
   servers+=("C++-floor:$build/tools/bench/http-floor:floor")
 else
   echo "$me: the C++ floor left out ($build/tools/bench/http-floor not built)" >&2
