@@ -159,10 +159,10 @@ local function clear_pending(self, h)
   end
 end
 
--- One recv (or send of all of data) by core.aw: cqe, res, data as aw's, or nothing when
--- the general path is needed. With the socket's timeout, the task's deadline is armed
--- around it (core.arm_deadline): when it passes, the request is cancelled and the
--- caller's after_wait turns it into res nil.
+-- One recv by core.aw: cqe, res, data as aw's, or nothing when the general path is
+-- needed. With the socket's timeout, the task's deadline is armed around it
+-- (core.arm_deadline): when it passes, the request is cancelled and the caller's
+-- after_wait turns it into res nil.
 local function recv_once(self)
   local t = self.timeout
   if not t then return aw_recv(self.ring, self.fd, RECV_SIZE, 0, self, "p1") end
@@ -171,10 +171,10 @@ local function recv_once(self)
   if task then task.io_deadline = false end
   return cqe, res, data
 end
-local function send_once(self, data)
-  local t = self.timeout
-  if not t then return aw_send(self.ring, self.fd, data, MSG_NOSIGNAL, self, "p2") end
-  -- A send the socket takes at once (aw.send_now) needs no deadline.
+-- The same for a send of all of data under the socket's timeout `t` (Socket:send calls
+-- aw.send itself when there is none). A send the socket takes at once (aw.send_now)
+-- needs no deadline.
+local function send_timed(self, data, t)
   local cqe, res = aw_send_now(self.ring, self.fd, data, MSG_NOSIGNAL, self, "p2")
   if cqe ~= nil then return cqe, res end
   local task = arm_deadline(t)
@@ -573,9 +573,10 @@ function Socket:send(data, i, j)
   -- while a request writing to the stream is queued or in flight (self.sending).
   if i == nil and j == nil and not self.closed and self.sending == 0 then
     local cqe, res
-    if self.timeout then
-      cqe, res = send_once(self, data)
-    else  -- (send_once's first line, without the call)
+    local t = self.timeout
+    if t then
+      cqe, res = send_timed(self, data, t)
+    else
       cqe, res = aw_send(self.ring, self.fd, data, MSG_NOSIGNAL, self, "p2")
     end
     if cqe ~= nil then
