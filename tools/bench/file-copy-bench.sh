@@ -108,13 +108,12 @@ echo "|---|---|---:|---:|---:|"
 for cache in cached cold; do
   for name in "${copiers[@]}"; do
     awk -F'|' -v c="$cache" -v n="$name" '$1 == c && $2 == n { print $3 }' "$results" | awk '
-      { t[NR] = $1; m[NR] = $2 }
+      { t[NR] = $1; m[NR] = $2; if (NR == 1 || $1 < fastest) fastest = $1 }
       function med(a, k,   i, j, x) {
         for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { x = a[i]; a[i] = a[j]; a[j] = x }
         return a[int((k + 1) / 2)]
       }
-      END { if (NR == 0) exit; printf "%.3f %.1f", med(t, NR), med(m, NR) / 1024
-            printf " %.3f\n", t[1] }' |  # (med sorted t)
+      END { if (NR == 0) exit; printf "%.3f %.1f %.3f\n", med(t, NR), med(m, NR) / 1024, fastest }' |
       while read -r secs rss fastest; do echo "| $name | $cache | $secs | $rss | $fastest |"; done
   done
 done
